@@ -1,0 +1,1 @@
+"""On-policy prefix distillation: toy world, training engine, evaluation and aggregation."""

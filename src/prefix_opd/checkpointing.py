@@ -1,0 +1,140 @@
+"""A run's work folder: resumable state, atomic checkpoints, metrics, and publishing.
+
+Layout of `results/work/<run>/` (never a declared Snakemake output, so it survives reruns):
+    checkpoints/step_<N>/   Hugging Face checkpoints, each renamed into place only once complete
+    state.pt                optimiser state + step + settings hash, replaced atomically after a save
+    metrics.csv, kl_by_position.csv
+A kill at any point leaves either the previous state or the new one, never half of a checkpoint.
+Resuming truncates the logs to the saved step, so the remaining steps are logged exactly once.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+METRIC_COLUMNS = ["step", "l_train", "rollouts", "prompt_tokens", "response_tokens", "loss", "kl_mean",
+                  "flops", "flops_cum", "diag_flops", "seconds", "seconds_cum"]
+KL_COLUMNS = ["step", "source", "bin_start", "bin_end", "kl_mean", "n_tokens"]
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [{k: _num(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _num(v: str) -> Any:
+    try:
+        return int(v)
+    except ValueError:
+        try:
+            return float(v)
+        except ValueError:
+            return v
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+class WorkDir:
+    def __init__(self, root: Path, settings_hash: str) -> None:
+        self.root, self.hash = root, settings_hash
+        self.state_path = root / "state.pt"
+        self.metrics_path = root / "metrics.csv"
+        self.kl_path = root / "kl_by_position.csv"
+        self.ckpt_root = root / "checkpoints"
+
+    def resume(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
+        """Load the last saved state if it belongs to these settings; return the step to start from."""
+        if self.state_path.exists():
+            state = torch.load(self.state_path, map_location="cpu", weights_only=False)
+            if state["settings_hash"] == self.hash:
+                model.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+                self._truncate_logs(state["step"])
+                self._drop_checkpoints_after(state["step"])
+                return int(state["step"])
+        # Fresh start (or the settings changed): nothing of an older run may leak into this one.
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.ckpt_root.mkdir(parents=True, exist_ok=True)
+        _write_csv(self.metrics_path, METRIC_COLUMNS, [])
+        _write_csv(self.kl_path, KL_COLUMNS, [])
+        return 0
+
+    def _truncate_logs(self, step: int) -> None:
+        _write_csv(self.metrics_path, METRIC_COLUMNS, [r for r in _read_csv(self.metrics_path) if r["step"] <= step])
+        _write_csv(self.kl_path, KL_COLUMNS, [r for r in _read_csv(self.kl_path) if r["step"] <= step])
+
+    def _drop_checkpoints_after(self, step: int) -> None:
+        for d in self.ckpt_root.iterdir():
+            if d.name.startswith(".") or int(d.name.removeprefix("step_")) > step:
+                shutil.rmtree(d)
+
+    def metrics(self, upto: int) -> list[dict[str, Any]]:
+        return [r for r in _read_csv(self.metrics_path) if r["step"] <= upto]
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        self._append(self.metrics_path, METRIC_COLUMNS, [row])
+
+    def append_kl(self, step: int, source: str, bins: list[tuple[int, int, float, int]]) -> None:
+        rows = [{"step": step, "source": source, "bin_start": a, "bin_end": b, "kl_mean": m, "n_tokens": n}
+                for a, b, m, n in bins]
+        self._append(self.kl_path, KL_COLUMNS, rows)
+
+    @staticmethod
+    def _append(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+        with open(path, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=columns).writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def save(self, step: int, model: torch.nn.Module, tokenizer: Any, optimizer: torch.optim.Optimizer) -> None:
+        """Write checkpoint `step_<step>` under a temporary name, rename it, then commit the state."""
+        tmp = self.ckpt_root / f".tmp_step_{step}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        final = self.ckpt_root / f"step_{step}"
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        state = {"step": step, "settings_hash": self.hash, "model": model.state_dict(),
+                 "optimizer": optimizer.state_dict()}
+        _atomic_torch_save(state, self.state_path)
+
+    def publish(self, out_dir: Path) -> None:
+        """Hard-link (or copy) the finished checkpoints and logs into the declared output folder."""
+        ckpt_out = out_dir / "checkpoints"
+        shutil.rmtree(ckpt_out, ignore_errors=True)
+        ckpt_out.mkdir(parents=True)
+        for d in sorted(p for p in self.ckpt_root.iterdir() if p.name.startswith("step_")):
+            shutil.copytree(d, ckpt_out / d.name, copy_function=_link_or_copy)
+        for f in (self.metrics_path, self.kl_path):
+            shutil.copyfile(f, out_dir / f.name)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

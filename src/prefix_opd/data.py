@@ -1,0 +1,118 @@
+"""The sampling rule for training data, the same for both worlds (DESIGN.md section 7).
+
+Input rows have OpenThoughts3's shape: `conversations[0]` the human question, `[1]` the off-policy
+(QwQ-32B) answer starting with `<think>`, and a `domain`. Questions repeat in the dataset (up to 16
+answers each): OPD draws *distinct* questions, SeqKD draws question-answer pairs. Two passes over a
+stream (indices first, records second) keep memory flat, so the 28 GB dataset is never held whole.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import logging
+import random
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+THINK, END_THINK = "<think>", "</think>"
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def question_key(text: str) -> str:
+    return hashlib.sha1(" ".join(text.split()).encode()).hexdigest()
+
+
+def usable(row: dict[str, Any], domains: list[str]) -> bool:
+    """In a chosen domain, with a question and an answer that closes its thinking."""
+    conv = row.get("conversations") or []
+    return (row.get("domain", "math") in domains and len(conv) >= 2
+            and END_THINK in conv[1].get("value", ""))
+
+
+def to_record(row: dict[str, Any], index: int) -> dict[str, Any]:
+    """Prompt = the human turn; response = the answer without its leading `<think>` (the prompt has it)."""
+    question, answer = row["conversations"][0]["value"], row["conversations"][1]["value"]
+    response = answer.lstrip()
+    response = response[len(THINK):] if response.startswith(THINK) else response
+    return {"id": row.get("id", f"row-{index:08d}"), "prompt": question, "response": response,
+            "domain": row.get("domain", "math")}
+
+
+def select_indices(rows: Iterable[dict[str, Any]], domains: list[str], n_questions: int, n_pairs: int,
+                   seed: int) -> tuple[list[int], list[int]]:
+    """Pass 1: row indices of `n_questions` distinct questions and of `n_pairs` question-answer pairs."""
+    first_of_question: dict[str, int] = {}
+    pairs: list[int] = []
+    for i, row in enumerate(rows):
+        if not usable(row, domains):
+            continue
+        pairs.append(i)
+        first_of_question.setdefault(question_key(row["conversations"][0]["value"]), i)
+    questions = sorted(first_of_question.values())
+    if len(questions) < n_questions or len(pairs) < n_pairs:
+        raise ValueError(f"data: asked for {n_questions} questions and {n_pairs} pairs but the source has "
+                         f"{len(questions)} distinct usable questions and {len(pairs)} pairs; lower "
+                         "data.opd_questions / data.seqkd_examples or widen data.domains")
+    rng = random.Random(seed)
+    return sorted(rng.sample(questions, n_questions)), sorted(rng.sample(pairs, n_pairs))
+
+
+def gather(rows: Iterable[dict[str, Any]], wanted: set[int]) -> dict[int, dict[str, Any]]:
+    """Pass 2: the records at the wanted indices."""
+    return {i: to_record(row, i) for i, row in enumerate(rows) if i in wanted}
+
+
+def openthoughts_rows(data: dict[str, Any]) -> Callable[[], Iterator[dict[str, Any]]]:
+    """A re-iterable stream of OpenThoughts3 rows: local parquet files, or the hub in streaming mode."""
+    if data.get("local_parquet"):
+        import pyarrow.parquet as pq
+
+        files = sorted(glob.glob(data["local_parquet"]))
+        if not files:
+            raise FileNotFoundError(f"data.local_parquet: no files match '{data['local_parquet']}'")
+
+        def local() -> Iterator[dict[str, Any]]:
+            for f in files:
+                for batch in pq.ParquetFile(f).iter_batches(batch_size=1024):
+                    yield from batch.to_pylist()
+
+        return local
+    from .benchmarks import load_hub_dataset
+
+    def hub() -> Iterator[dict[str, Any]]:
+        yield from load_hub_dataset(data["dataset"], None, "train", data["revision"], streaming=True)
+
+    return hub
+
+
+def sample_training_data(data: dict[str, Any], pool_path: str | None, questions_out: str, seqkd_out: str,
+                         seed: int) -> None:
+    """Write the OPD questions and the SeqKD examples as {id, prompt, response, domain} JSONL."""
+    if data["source"] == "toy":
+        pool = read_jsonl(pool_path)
+
+        def stream() -> Iterator[dict[str, Any]]:
+            return iter(pool)
+    else:
+        stream = openthoughts_rows(data)
+    domains = data.get("domains", ["math"])
+    q_idx, p_idx = select_indices(stream(), domains, data["opd_questions"], data["seqkd_examples"], seed)
+    records = gather(stream(), set(q_idx) | set(p_idx))
+    write_jsonl(questions_out, (records[i] for i in q_idx))
+    write_jsonl(seqkd_out, (records[i] for i in p_idx))
+    log.info("sampled %d OPD questions and %d SeqKD pairs", len(q_idx), len(p_idx))

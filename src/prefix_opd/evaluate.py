@@ -1,0 +1,123 @@
+"""Evaluating a checkpoint: sample k responses per question, grade them, summarise (mean@k, pass@k).
+
+One model load serves every benchmark (and every checkpoint of a dev curve) of a job, because
+process and model start-up dominate at toy scale.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .eval_stats import summarize
+from .grading import grade_response
+from .models import encode_prompt, load_model, load_tokenizer, stop_token_ids
+from .sampling import HFSampler, Sampler, VLLMSampler, vllm_available
+
+log = logging.getLogger(__name__)
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def make_sampler(kind: str, model_dir: str, eval_cfg: dict[str, Any], device: str = "cpu"
+                 ) -> tuple[Sampler, Any]:
+    """The configured sampler; vLLM falls back to Hugging Face (and says so) when not installed."""
+    tokenizer = load_tokenizer(model_dir)
+    stops = stop_token_ids(tokenizer)
+    if kind == "vllm" and not vllm_available():
+        log.warning("eval.sampler is 'vllm' but vLLM is not installed: falling back to Hugging Face generate")
+        kind = "hf"
+    if kind == "vllm":
+        sampler = VLLMSampler(model_dir, stops, eval_cfg["temperature"], eval_cfg["top_p"],
+                              tensor_parallel_size=eval_cfg.get("tensor_parallel", 1),
+                              max_model_len=eval_cfg["max_new_tokens"] + 2048)
+        return sampler, tokenizer
+    model = load_model(model_dir, device=device).eval()
+    return HFSampler(model, stops, tokenizer.pad_token_id, eval_cfg["temperature"], eval_cfg["top_p"],
+                     eval_cfg.get("max_batch_tokens", 65536)), tokenizer
+
+
+def decode_response(tokenizer: Any, ids: list[int], stops: list[int]) -> str:
+    if ids and ids[-1] in stops:
+        ids = ids[:-1]
+    return tokenizer.decode(ids, skip_special_tokens=False)
+
+
+def evaluate_benchmark(sampler: Sampler, tokenizer: Any, records: list[dict[str, Any]], k: int,
+                       max_new_tokens: int, seed: int, prefixes: list[list[int]] | None = None
+                       ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Sample `k` responses per record and grade them; `prefixes` (token ids) continue a given start."""
+    stops = stop_token_ids(tokenizer)
+    prompts = [encode_prompt(tokenizer, r["prompt"]) for r in records]
+    if prefixes is not None:
+        prompts = [p + q for p, q in zip(prompts, prefixes, strict=True)]
+    rollouts = sampler.sample(prompts, k, max_new_tokens, seed)
+    rows, q = [], len(records)
+    correct, lengths, truncated, answered = (np.zeros((q, k)) for _ in range(4))
+    for j, (ids, finished) in enumerate(zip(rollouts.response_ids, rollouts.finished, strict=True)):
+        i, s = divmod(j, k)
+        rec = records[i]
+        prefix_text = tokenizer.decode(prefixes[i], skip_special_tokens=False) if prefixes is not None else ""
+        text = prefix_text + decode_response(tokenizer, ids, stops)
+        grade = grade_response(text, rec["gold"], rec["kind"], rec.get("n_options", 0), truncated=not finished)
+        correct[i, s], lengths[i, s], truncated[i, s] = grade.correct, len(ids), not finished
+        answered[i, s] = grade.has_answer
+        rows.append({"id": rec["id"], "sample": s, "response": text, "extracted": grade.extracted,
+                     "correct": grade.correct, "tokens": len(ids), "truncated": not finished})
+    summary = summarize(correct.astype(bool), lengths, truncated.astype(bool), answered.astype(bool))
+    return rows, summary
+
+
+def evaluate_checkpoint(model_dir: str, benchmarks: dict[str, str], samples: dict[str, int],
+                        eval_cfg: dict[str, Any], out_dir: str, seed: int, threads: int,
+                        sampler: tuple[Sampler, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Evaluate one model folder on each benchmark file; writes `<bench>.jsonl` and `<bench>.json`."""
+    torch.set_num_threads(threads)
+    sampler_, tokenizer = sampler or make_sampler(eval_cfg["sampler"], model_dir, eval_cfg)
+    out: dict[str, dict[str, Any]] = {}
+    for name, path in benchmarks.items():
+        t0 = time.perf_counter()
+        rows, summary = evaluate_benchmark(sampler_, tokenizer, read_jsonl(path), samples[name],
+                                           eval_cfg["max_new_tokens"], seed)
+        summary |= {"benchmark": name, "seconds": time.perf_counter() - t0}
+        write_jsonl(Path(out_dir) / f"{name}.jsonl", rows)
+        (Path(out_dir) / f"{name}.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
+        log.info("%s %s: mean@%d = %.3f (%.1fs)", model_dir, name, samples[name], summary["mean_at_k"],
+                 summary["seconds"])
+        out[name] = summary
+    return out
+
+
+def evaluate_curve(checkpoint_root: str, benchmarks: dict[str, str], samples: dict[str, int],
+                   eval_cfg: dict[str, Any], out_dir: str, seed: int, threads: int) -> list[dict[str, Any]]:
+    """Every saved checkpoint of a run on the curve benchmarks (the dev set), one model at a time."""
+    rows = []
+    steps = sorted(int(p.name.removeprefix("step_")) for p in Path(checkpoint_root).glob("step_*"))
+    for step in steps:
+        summaries = evaluate_checkpoint(str(Path(checkpoint_root) / f"step_{step}"), benchmarks, samples,
+                                        eval_cfg, str(Path(out_dir) / f"step_{step}"), seed, threads)
+        rows += [{"step": step, **summaries[name]} for name in benchmarks]
+    return rows
+
+
+def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)

@@ -1,0 +1,100 @@
+"""Loading models and tokenizers, building prompts, and response-aligned forward passes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+
+from .losses import chunked_token_logprobs
+
+THINK = "<think>"
+STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")  # Qwen3: 151645 and 151643
+
+
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(str(path))
+
+
+def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu") -> torch.nn.Module:
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=getattr(torch, dtype),
+                                                 attn_implementation="sdpa")
+    return model.to(device)
+
+
+def stop_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """End-of-turn and end-of-text ids (base models' generation configs list only the latter)."""
+    vocab = tokenizer.get_vocab()
+    return [vocab[t] for t in STOP_TOKENS if t in vocab]
+
+
+def build_prompt(tokenizer: PreTrainedTokenizerBase, user_message: str) -> str:
+    """Chat template with the assistant header, then `<think>` (paper, Section 3 "Special Tokens")."""
+    messages = [{"role": "user", "content": user_message}]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + THINK
+
+
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, user_message: str) -> list[int]:
+    return tokenizer(build_prompt(tokenizer, user_message), add_special_tokens=False)["input_ids"]
+
+
+def vocab_size(tokenizer: PreTrainedTokenizerBase) -> int:
+    return len(tokenizer)
+
+
+@dataclass
+class Packed:
+    """Prompt+response rows right-padded for one forward pass, with response-aligned indices.
+
+    Position t of a response (0 = first response token) is predicted by the hidden state at
+    `prompt_len + t - 1`; `gather_BT` holds those indices so outputs are indexed by response position.
+    """
+
+    input_ids_BL: Tensor
+    attention_BL: Tensor
+    gather_BT: Tensor
+    targets_BT: Tensor
+    response_mask_BT: Tensor
+
+    @classmethod
+    def build(cls, prompts: list[list[int]], responses: list[list[int]], pad_id: int) -> Packed:
+        n = len(prompts)
+        width = max(len(p) + len(r) for p, r in zip(prompts, responses, strict=True))
+        resp = max(1, max(len(r) for r in responses))
+        ids = torch.full((n, width), pad_id, dtype=torch.long)
+        att = torch.zeros((n, width), dtype=torch.long)
+        gather = torch.zeros((n, resp), dtype=torch.long)
+        targets = torch.full((n, resp), pad_id, dtype=torch.long)
+        mask = torch.zeros((n, resp), dtype=torch.bool)
+        for i, (p, r) in enumerate(zip(prompts, responses, strict=True)):
+            ids[i, : len(p) + len(r)] = torch.tensor(p + r, dtype=torch.long)
+            att[i, : len(p) + len(r)] = 1
+            gather[i] = torch.clamp(torch.arange(resp) + len(p) - 1, max=width - 1)
+            targets[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+            mask[i, : len(r)] = True
+        return cls(ids, att, gather, targets, mask)
+
+    def to(self, device: str | torch.device) -> Packed:
+        return Packed(*(t.to(device) for t in (self.input_ids_BL, self.attention_BL, self.gather_BT,
+                                               self.targets_BT, self.response_mask_BT)))
+
+
+def response_hidden(model: torch.nn.Module, packed: Packed) -> Tensor:
+    """Final hidden states at the positions that predict each response token: (B, T, H)."""
+    hidden_BLH = model.model(input_ids=packed.input_ids_BL, attention_mask=packed.attention_BL,
+                             use_cache=False).last_hidden_state
+    index = packed.gather_BT.unsqueeze(-1).expand(-1, -1, hidden_BLH.shape[-1])
+    return torch.gather(hidden_BLH, 1, index)
+
+
+def output_weight(model: torch.nn.Module) -> Tensor:
+    return model.get_output_embeddings().weight
+
+
+def response_logprobs(model: torch.nn.Module, packed: Packed, chunk_tokens: int = 1024) -> Tensor:
+    """log pi(y_t | prompt, y_<t) for every response position, chunked over the vocabulary: (B, T)."""
+    hidden_BTH = response_hidden(model, packed)
+    return chunked_token_logprobs(hidden_BTH, output_weight(model), packed.targets_BT, chunk_tokens)

@@ -1,0 +1,143 @@
+"""Training runs derived from config: one run = one (student, method, hyper-parameters) tuple.
+
+`expand_runs(config)` turns the `experiments` section into `RunSpec`s with stable names that are
+path segments (`results/runs/<name>/`). A run's `settings()` is everything its training depends
+on; the workflow writes it to `results/runs/<name>/run.yaml`, so a run retrains exactly when its
+own settings change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+METHODS = ("opd", "opd_prefix", "opd_schedule", "opd_window", "gkd", "seqkd", "seqkd_prefix")
+ON_POLICY_METHODS = ("opd", "opd_prefix", "opd_schedule", "opd_window")
+
+
+class ConfigError(ValueError):
+    """An invalid configuration: the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """The science of one training run (hardware lives in profiles, never here)."""
+
+    name: str
+    student: str
+    method: str
+    lr: float
+    steps: int
+    save_every: int
+    l_train: int | None = None  # prefix length (opd_prefix, gkd, seqkd_prefix)
+    window: tuple[int, int] | None = None  # opd_window: half-open [a, b)
+    tail: int | None = None  # opd_window: the last `tail` tokens
+    schedule: dict[str, Any] | None = None  # opd_schedule
+    gkd_lambda: int | None = None  # 1 on-policy samples, 0 dataset responses
+    gkd_beta: int | None = None  # 1 reverse KL, 0 forward KL
+    training: dict[str, Any] = field(default_factory=dict)  # shared settings (l_max, batch, ...)
+
+    @property
+    def is_seqkd(self) -> bool:
+        return self.method in ("seqkd", "seqkd_prefix")
+
+    def settings(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Everything the training job needs, as plain data (written to run.yaml)."""
+        out = asdict(self)
+        out["window"] = list(self.window) if self.window else None
+        out["student_path"] = config["models"]["students"][self.student]
+        out["teacher_path"] = config["models"]["teacher"]
+        out["seed"] = config["seed"]
+        return out
+
+
+def lr_tag(lr: float) -> str:
+    return f"{lr:.0e}".replace("e-0", "e-").replace("+0", "")
+
+
+def _training(config: dict[str, Any]) -> dict[str, Any]:
+    keys = ("backend", "l_max", "batch_prompts", "samples_per_prompt", "gamma", "kl_bin", "log_steps",
+            "diagnostic_rollouts", "micro_batch_tokens", "weight_decay", "betas", "grad_clip")
+    return {k: config["training"][k] for k in keys}
+
+
+def _opd(config: dict, student: str, method: str, suffix: str, lr: float | None = None, **kw) -> RunSpec:
+    t = config["training"]
+    lr = t["lr"] if lr is None else lr
+    name = f"{student}-{method}{suffix}" + ("" if lr == t["lr"] else f"-lr{lr_tag(lr)}")
+    return RunSpec(name=name, student=student, method=method, lr=lr, steps=t["steps"],
+                   save_every=t["save_every"], training=_training(config), **kw)
+
+
+def _seqkd(config: dict, student: str, l_train: int | None = None, lr: float | None = None) -> RunSpec:
+    s = config["training"]["seqkd"]
+    lr = s["lr"] if lr is None else lr
+    method = "seqkd" if l_train is None else "seqkd_prefix"
+    suffix = "" if l_train is None else str(l_train)
+    name = f"{student}-{method}{suffix}" + ("" if lr == s["lr"] else f"-lr{lr_tag(lr)}")
+    training = _training(config) | {"batch_prompts": s["batch"], "samples_per_prompt": 1}
+    return RunSpec(name=name, student=student, method=method, lr=lr, steps=s["steps"],
+                   save_every=s["save_every"], l_train=l_train, training=training)
+
+
+def main_runs(config: dict, student: str) -> dict[str, RunSpec]:
+    """Tables 1-2 for one student: full OPD, SeqKD, prefix OPD at each length, scheduled prefix."""
+    main = config["experiments"]["main"]
+    runs = [_opd(config, student, "opd", ""), _seqkd(config, student)]
+    runs += [_opd(config, student, "opd_prefix", str(n), l_train=n) for n in main["prefix_lengths"]]
+    runs.append(_opd(config, student, "opd_schedule", "", schedule=dict(main["schedule"])))
+    return {r.name: r for r in runs}
+
+
+def window_runs(config: dict) -> dict[str, RunSpec]:
+    """Table 3: loss only inside [a, b) or on the last W tokens."""
+    w = config["experiments"]["windows"]
+    runs = [_opd(config, w["student"], "opd_window", f"{a}_{b}", window=(a, b)) for a, b in w["windows"]]
+    runs.append(_opd(config, w["student"], "opd_window", f"tail{w['tail']}", tail=w["tail"]))
+    return {r.name: r for r in runs}
+
+
+def lr_sweep_runs(config: dict) -> dict[str, RunSpec]:
+    """Table 4 / Fig. 8: prefix OPD at several learning rates."""
+    s = config["experiments"]["lr_sweep"]
+    runs = [_opd(config, s["student"], "opd_prefix", str(s["prefix"]), lr=lr, l_train=s["prefix"])
+            for lr in s["lrs"]]
+    return {r.name: r for r in runs}
+
+
+def gkd_runs(config: dict) -> dict[str, RunSpec]:
+    """Fig. 6: prefix GKD, lambda x beta in {0,1}^2 at each learning rate, one rollout per prompt."""
+    g = config["experiments"]["gkd"]
+    t = config["training"]
+    runs = []
+    for lam in g["lambdas"]:
+        for beta in g["betas"]:
+            for lr in g["lrs"]:
+                name = f"{g['student']}-gkd{g['prefix']}-lam{lam}-beta{beta}-lr{lr_tag(lr)}"
+                training = _training(config) | {"samples_per_prompt": 1,
+                                                "batch_prompts": t["batch_prompts"] * t["samples_per_prompt"]}
+                runs.append(RunSpec(name=name, student=g["student"], method="gkd", lr=lr, steps=t["steps"],
+                                    save_every=t["save_every"], l_train=g["prefix"], gkd_lambda=lam,
+                                    gkd_beta=beta, training=training))
+    return {r.name: r for r in runs}
+
+
+def seqkd_prefix_runs(config: dict) -> dict[str, RunSpec]:
+    """Fig. 7 (App. C): SeqKD on responses truncated to L tokens, several learning rates."""
+    s = config["experiments"]["seqkd_prefix"]
+    runs = [_seqkd(config, s["student"], l_train=s["prefix"], lr=lr) for lr in s["lrs"]]
+    return {r.name: r for r in runs}
+
+
+def expand_runs(config: dict[str, Any]) -> dict[str, RunSpec]:
+    """Every training run of the study, by name; the same name twice must mean the same run."""
+    groups = [main_runs(config, s) for s in config["experiments"]["main"]["students"]]
+    groups += [window_runs(config), lr_sweep_runs(config), gkd_runs(config), seqkd_prefix_runs(config)]
+    runs: dict[str, RunSpec] = {}
+    for group in groups:
+        for name, run in group.items():
+            if name in runs and runs[name] != run:
+                raise ConfigError(f"experiments: two different runs are both named '{name}'; "
+                                  "change one of their settings so the names differ")
+            runs[name] = run
+    return runs

@@ -1,0 +1,92 @@
+"""Pretraining the toy world's Qwen3 models: the weak "base" students and the teacher.
+
+The students learn from noisy chains (each value wrong with probability `noise`): they follow the
+format but compute each step only about `1 - noise` of the time, as base models follow a format they
+cannot yet execute. The teacher starts from the large student (as Qwen3-8B starts from
+Qwen3-8B-Base) and is post-trained on clean chains until it is sharp at temperature 1.0.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+from transformers import Qwen3Config, Qwen3ForCausalLM
+
+from ..models import Packed, build_prompt, load_model, load_tokenizer
+from .task import noisy_chain, render_solution, sample_question
+from .world import user_message
+
+log = logging.getLogger(__name__)
+MAX_POSITIONS = 512
+
+
+def model_config(spec: dict[str, Any], vocab: int, tokenizer: Any) -> Qwen3Config:
+    return Qwen3Config(
+        vocab_size=vocab, hidden_size=spec["hidden"], num_hidden_layers=spec["layers"],
+        num_attention_heads=spec["heads"], num_key_value_heads=spec["kv_heads"],
+        head_dim=spec["hidden"] // spec["heads"], intermediate_size=spec["intermediate"],
+        max_position_embeddings=MAX_POSITIONS, tie_word_embeddings=False, rope_theta=10000.0,
+        bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def training_example(rng: random.Random, benchmarks: dict[str, Any], rule_mix: dict[str, float],
+                     pool_steps: list[int], noise: float, tokenizer: Any, prompts: dict[str, str]
+                     ) -> tuple[list[int], list[int]]:
+    """One (prompt ids, response ids) pair; rule f uses the pool's chain lengths, g/h their sets'."""
+    rule = rng.choices(list(rule_mix), weights=list(rule_mix.values()))[0]
+    spec = next((s for s in benchmarks.values() if s["rule"] == rule and s["options"]), None)
+    if rule == "f" or spec is None:
+        q = sample_question(rng, rule, 2, pool_steps[1])
+    else:
+        q = sample_question(rng, rule, 2, spec["steps"][1] + 4, n_options=spec["options"])
+    prompt = tokenizer(build_prompt(tokenizer, user_message(q, prompts)), add_special_tokens=False)["input_ids"]
+    response = render_solution(q, noisy_chain(q, noise, rng)) + tokenizer.eos_token
+    return prompt, tokenizer(response, add_special_tokens=False)["input_ids"]
+
+
+def pretrain(spec: dict[str, Any], toy: dict[str, Any], prompts: dict[str, str], tokenizer_dir: str,
+             out_dir: str, seed: int, threads: int, init_from: str | None = None) -> dict[str, float]:
+    """Train one toy model and `save_pretrained` it (with the tokenizer) into `out_dir`."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    if init_from:
+        model = load_model(init_from)
+    else:
+        model = Qwen3ForCausalLM(model_config(spec, len(tokenizer), tokenizer))
+    model.config._attn_implementation = "sdpa"
+    model.train()
+    cfg = toy["pretrain"]
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], betas=(0.9, 0.98), weight_decay=0.0)
+    rng = random.Random(seed)
+    steps = spec["steps"]
+    bar = tqdm(range(1, steps + 1), desc=Path(out_dir).name, mininterval=5.0)
+    loss_ema = float("nan")
+    for step in bar:
+        warm = min(1.0, step / cfg["warmup"])
+        for group in opt.param_groups:  # linear warm-up, cosine decay to 10%
+            group["lr"] = cfg["lr"] * warm * (0.1 + 0.45 * (1 + math.cos(math.pi * step / steps)))
+        pairs = [training_example(rng, toy["benchmarks"], cfg["rule_mix"], toy["pool_steps"], spec["noise"],
+                                  tokenizer, prompts) for _ in range(cfg["batch"])]
+        packed = Packed.build([p for p, _ in pairs], [r for _, r in pairs], tokenizer.pad_token_id)
+        logits = model(input_ids=packed.input_ids_BL, attention_mask=packed.attention_BL, use_cache=False).logits
+        index = packed.gather_BT.unsqueeze(-1).expand(-1, -1, logits.shape[-1])
+        logp = torch.gather(logits, 1, index).log_softmax(-1)
+        nll = -logp.gather(-1, packed.targets_BT.unsqueeze(-1)).squeeze(-1)
+        loss = nll[packed.response_mask_BT].mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        loss_ema = loss.item() if math.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * loss.item()
+        bar.set_postfix(loss=f"{loss_ema:.4f}")
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return {"final_loss": loss_ema}

@@ -1,0 +1,283 @@
+"""The native training engine: OPD and its prefix, schedule and window variants, prefix GKD, SeqKD.
+
+One call of `train(settings, ...)` runs one run from its `run.yaml` settings. Each step:
+sample (or read) responses -> score them with the teacher -> one AdamW update on the masked loss ->
+log a `metrics.csv` row. Resumable state lives in the run's work folder; checkpoints are published
+into the declared output folder at the end (Snakemake deletes declared outputs before a job runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from . import checkpointing, flops, losses
+from .models import Packed, encode_prompt, load_model, load_tokenizer, output_weight, response_hidden, stop_token_ids
+from .runs import ON_POLICY_METHODS
+from .sampling import HFSampler, Rollouts, Sampler
+from .schedules import l_train_at
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on (e.g. a non-finite loss); the last good checkpoint is kept."""
+
+
+@dataclass
+class StepResult:
+    loss: float
+    kl_sum: float
+    kl_tokens: int
+    prompt_tokens: int
+    response_tokens: int
+    rollouts: int
+    seq_lens: list[int]
+    kl_bins: list[tuple[int, int, float, int]] = field(default_factory=list)
+
+
+def settings_hash(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def generation_length(settings: dict[str, Any], step: int) -> int:
+    """How many tokens the sampler may generate at 0-based `step` (= L_train for prefix methods)."""
+    method, l_max = settings["method"], settings["training"]["l_max"]
+    if method == "opd_prefix" or method == "gkd":
+        return settings["l_train"]
+    if method == "opd_schedule":
+        return l_train_at(settings["schedule"], step, l_max)
+    if method == "opd_window" and settings["window"]:
+        return settings["window"][1]
+    return l_max
+
+
+def loss_mask(settings: dict[str, Any], response_mask_BT: torch.Tensor) -> torch.Tensor:
+    """Which response positions enter the loss (Table 3 windows; prefixes are cut at sampling)."""
+    if settings["method"] == "opd_window":
+        if settings["window"]:
+            return losses.window_mask(response_mask_BT, *settings["window"])
+        return losses.tail_mask(response_mask_BT, settings["tail"])
+    return response_mask_BT
+
+
+def micro_batches(lengths: list[int], budget: int) -> Iterator[list[int]]:
+    """Indices grouped (sorted by length) so that rows x longest row stays within `budget` tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    group: list[int] = []
+    for i in order:
+        if group and (len(group) + 1) * lengths[i] > budget:
+            yield group
+            group = []
+        group.append(i)
+    if group:
+        yield group
+
+
+class Trainer:
+    """Holds the student, the teacher, the data and the optimiser of one run."""
+
+    def __init__(self, settings: dict[str, Any], questions_path: str, offpolicy_path: str, threads: int,
+                 device: str = "cpu") -> None:
+        self.s, self.t = settings, settings["training"]
+        self.device = device
+        torch.set_num_threads(threads)
+        self.tokenizer = load_tokenizer(settings["student_path"])
+        self.pad_id = self.tokenizer.pad_token_id
+        self.stop_ids = stop_token_ids(self.tokenizer)
+        torch.manual_seed(settings["seed"])
+        self.student = load_model(settings["student_path"], device=device)
+        self.student.train()
+        needs_teacher = not settings["method"].startswith("seqkd")
+        self.teacher = load_model(settings["teacher_path"], device=device).eval() if needs_teacher else None
+        if self.teacher is not None:
+            for p in self.teacher.parameters():
+                p.requires_grad_(False)
+        self.student_shape = flops.ModelShape.from_hf_config(self.student.config)
+        self.teacher_shape = flops.ModelShape.from_hf_config(self.teacher.config) if self.teacher else None
+        self.optimizer = torch.optim.AdamW(self.student.parameters(), lr=settings["lr"],
+                                           betas=tuple(self.t["betas"]), weight_decay=self.t["weight_decay"])
+        self.sampler: Sampler = HFSampler(self.student, self.stop_ids, self.pad_id)
+        source = offpolicy_path if settings["method"] in ("seqkd", "seqkd_prefix") else questions_path
+        self.records = read_jsonl(source)
+        self.prompts = [encode_prompt(self.tokenizer, r["prompt"]) for r in self.records]
+
+    # ---------------------------------------------------------------- data
+    def batch_indices(self, step: int) -> list[int]:
+        """The prompts of 0-based `step`: consecutive slices of a per-epoch seeded permutation."""
+        b, n = self.t["batch_prompts"], len(self.records)
+        out = []
+        for k in range(step * b, step * b + b):
+            epoch, pos = divmod(k, n)
+            perm = list(range(n))
+            random.Random(self.s["seed"] * 1_000_003 + epoch).shuffle(perm)
+            out.append(perm[pos])
+        return out
+
+    def offpolicy_responses(self, idx: list[int], limit: int | None) -> Rollouts:
+        prompts, responses = [], []
+        for i in idx:
+            ids = self.tokenizer(self.records[i]["response"], add_special_tokens=False)["input_ids"]
+            ids = ids + [self.stop_ids[0]]
+            prompts.append(self.prompts[i])
+            responses.append(ids[:limit] if limit else ids)
+        return Rollouts(prompts, responses, [True] * len(idx))
+
+    # ---------------------------------------------------------------- one step
+    def step(self, step: int) -> StepResult:
+        method = self.s["method"]
+        idx = self.batch_indices(step)
+        seed = self.s["seed"] * 7919 + step
+        n = self.t["samples_per_prompt"]
+        if method in ("seqkd", "seqkd_prefix"):  # prefix SeqKD: the context is cut at L (App. C)
+            rollouts = self.offpolicy_responses(idx, self.s["l_train"])
+        elif method == "gkd" and self.s["gkd_lambda"] == 0:
+            rollouts = self.offpolicy_responses(idx, self.s["l_train"])
+        else:
+            self.sampler.update_weights(self.student)
+            rollouts = self.sampler.sample([self.prompts[i] for i in idx], n, generation_length(self.s, step),
+                                           seed)
+        normalizer = float(len(rollouts))
+        result = StepResult(0.0, 0.0, 0, sum(map(len, rollouts.prompt_ids)),
+                            sum(map(len, rollouts.response_ids)), len(rollouts),
+                            [len(p) + len(r) for p, r in zip(rollouts.prompt_ids, rollouts.response_ids, strict=True)])
+        self.optimizer.zero_grad(set_to_none=True)
+        kl_rows: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for group in micro_batches(result.seq_lens, self.t["micro_batch_tokens"]):
+            packed = Packed.build([rollouts.prompt_ids[i] for i in group],
+                                  [rollouts.response_ids[i] for i in group], self.pad_id).to(self.device)
+            samp = None
+            if rollouts.sampler_logprobs is not None:
+                samp = _pad([rollouts.sampler_logprobs[i] for i in group], packed.targets_BT.shape)
+            loss, kl_BT = self._micro_step(packed, normalizer, samp)
+            loss.backward()
+            result.loss += loss.item()
+            mask = packed.response_mask_BT
+            if kl_BT is not None:
+                result.kl_sum += float(kl_BT[mask].sum())
+                result.kl_tokens += int(mask.sum())
+                kl_rows.append((kl_BT, mask))
+        if not torch.isfinite(torch.tensor(result.loss)):
+            raise TrainingError(f"step {step + 1}: loss is {result.loss}")
+        if self.t["grad_clip"]:
+            torch.nn.utils.clip_grad_norm_(self.student.parameters(), self.t["grad_clip"])
+        self.optimizer.step()
+        result.kl_bins = _merge_bins(kl_rows, self.t["kl_bin"])
+        return result
+
+    def _micro_step(self, packed: Packed, normalizer: float, samp_BT: torch.Tensor | None
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        method = self.s["method"]
+        mask_BT = loss_mask(self.s, packed.response_mask_BT)
+        hidden_BTH = response_hidden(self.student, packed)
+        if method in ("seqkd", "seqkd_prefix"):
+            logp_BT = losses.chunked_token_logprobs(hidden_BTH, output_weight(self.student), packed.targets_BT)
+            return losses.sft_loss(logp_BT, mask_BT, normalizer), None
+        with torch.no_grad():
+            teacher_hidden_BTH = response_hidden(self.teacher, packed)
+        if method == "gkd":
+            loss, kl_BT = losses.chunked_full_vocab_kl(
+                hidden_BTH, output_weight(self.student), teacher_hidden_BTH, output_weight(self.teacher),
+                mask_BT, float(self.s["gkd_beta"]), normalizer)
+            return loss, kl_BT
+        logp_new_BT = losses.chunked_token_logprobs(hidden_BTH, output_weight(self.student), packed.targets_BT)
+        with torch.no_grad():
+            logp_teacher_BT = losses.chunked_token_logprobs(teacher_hidden_BTH, output_weight(self.teacher),
+                                                            packed.targets_BT)
+        # The HF sampler is this very model with these very weights: its log-probs are logp_new's values.
+        logp_samp_BT = logp_new_BT.detach() if samp_BT is None else samp_BT.to(logp_new_BT)
+        loss, _ = losses.opd_loss(logp_new_BT, logp_samp_BT, logp_teacher_BT, mask_BT, self.t["gamma"],
+                                  normalizer)
+        return loss, (logp_samp_BT - logp_teacher_BT).detach()
+
+    # ---------------------------------------------------------------- diagnostics (Fig. 5)
+    @torch.no_grad()
+    def diagnostic_kl(self, step: int) -> tuple[list[tuple[int, int, float, int]], float]:
+        """Full-length rollouts of a few prompts, no gradient: KL by position beyond the prefix."""
+        n = self.t["diagnostic_rollouts"]
+        rng = random.Random(self.s["seed"] * 31 + step)
+        idx = rng.sample(range(len(self.records)), min(n, len(self.records)))
+        rollouts = self.sampler.sample([self.prompts[i] for i in idx], 1, self.t["l_max"], seed=10_000 + step)
+        packed = Packed.build(rollouts.prompt_ids, rollouts.response_ids, self.pad_id).to(self.device)
+        logp_s = losses.chunked_token_logprobs(response_hidden(self.student, packed),
+                                               output_weight(self.student), packed.targets_BT)
+        logp_t = losses.chunked_token_logprobs(response_hidden(self.teacher, packed),
+                                               output_weight(self.teacher), packed.targets_BT)
+        bins = losses.position_binned_kl(logp_s - logp_t, packed.response_mask_BT, self.t["kl_bin"])
+        lens = [len(p) + len(r) for p, r in zip(rollouts.prompt_ids, rollouts.response_ids, strict=True)]
+        cost = 2 * flops.forward_flops(self.student_shape, lens) + flops.forward_flops(self.teacher_shape, lens)
+        return bins, cost
+
+    def step_flops(self, seq_lens: list[int]) -> float:
+        if self.s["method"] in ("seqkd", "seqkd_prefix"):
+            return flops.seqkd_step_flops(self.student_shape, seq_lens)
+        return flops.opd_step_flops(self.student_shape, self.teacher_shape, seq_lens)
+
+
+def _pad(rows: list[list[float]], shape: torch.Size) -> torch.Tensor:
+    out = torch.zeros(shape, dtype=torch.float32)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.float32)
+    return out
+
+
+def _merge_bins(rows: list[tuple[torch.Tensor, torch.Tensor]], bin_size: int) -> list[tuple[int, int, float, int]]:
+    sums: dict[int, tuple[float, int]] = {}
+    for kl_BT, mask_BT in rows:
+        for start, _end, mean, count in losses.position_binned_kl(kl_BT, mask_BT, bin_size):
+            s, c = sums.get(start, (0.0, 0))
+            sums[start] = (s + mean * count, c + count)
+    return [(s, s + bin_size, tot / c, c) for s, (tot, c) in sorted(sums.items()) if c]
+
+
+def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, work_dir: str, out_dir: str,
+          threads: int = 1, device: str = "cpu") -> None:
+    """Run (or resume) one training run and publish its checkpoints and metrics into `out_dir`."""
+    work = checkpointing.WorkDir(Path(work_dir), settings_hash(settings))
+    trainer = Trainer(settings, questions_path, offpolicy_path, threads, device)
+    start = work.resume(trainer.student, trainer.optimizer)
+    if start:
+        log.info("resuming %s from step %d (of %d)", settings["name"], start, settings["steps"])
+    metrics = work.metrics(start)
+    flops_cum = metrics[-1]["flops_cum"] if metrics else 0.0
+    seconds_cum = metrics[-1]["seconds_cum"] if metrics else 0.0
+    log_steps = set(settings["training"]["log_steps"])
+    bar = tqdm(range(start, settings["steps"]), initial=start, total=settings["steps"], desc=settings["name"],
+               mininterval=5.0)
+    for step in bar:
+        t0 = time.perf_counter()
+        result = trainer.step(step)
+        elapsed = time.perf_counter() - t0
+        step_flops = trainer.step_flops(result.seq_lens)
+        flops_cum += step_flops
+        seconds_cum += elapsed
+        diag_flops = 0.0
+        if step + 1 in log_steps and settings["method"] in ON_POLICY_METHODS:
+            work.append_kl(step + 1, "train", result.kl_bins)
+            if settings["method"] != "opd":
+                bins, diag_flops = trainer.diagnostic_kl(step + 1)
+                work.append_kl(step + 1, "diagnostic", bins)
+        row = {"step": step + 1, "l_train": generation_length(settings, step), "rollouts": result.rollouts,
+               "prompt_tokens": result.prompt_tokens, "response_tokens": result.response_tokens,
+               "loss": result.loss, "kl_mean": result.kl_sum / max(1, result.kl_tokens), "flops": step_flops,
+               "flops_cum": flops_cum, "diag_flops": diag_flops, "seconds": elapsed, "seconds_cum": seconds_cum}
+        work.append_metrics(row)
+        bar.set_postfix(loss=f"{result.loss:.3f}", kl=f"{row['kl_mean']:.3f}", L=row["l_train"])
+        if (step + 1) % settings["save_every"] == 0 or step + 1 == settings["steps"]:
+            work.save(step + 1, trainer.student, trainer.tokenizer, trainer.optimizer)
+    work.publish(Path(out_dir))

@@ -1,0 +1,134 @@
+"""Config checks that run before any job: the schema, then the rules a schema cannot say.
+
+Every failure is one line that names the key and the fix, e.g.
+`config/config.yaml: experiments.main.prefix_lengths[2] = 512 is longer than training.l_max = 256; ...`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .runs import ConfigError, expand_runs
+from .schedules import SCHEDULES, get_schedule
+
+SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schemas" / "config.schema.yaml"
+KNOWN_BENCHMARKS = ("math500", "aime24", "aime25", "gpqa", "mmlu_pro")
+
+
+def _path(parts: Any) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
+def check_schema(config: dict[str, Any], schema_path: Path = SCHEMA) -> None:
+    schema = yaml.safe_load(schema_path.read_text())
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is None:
+        return
+    if error.validator == "additionalProperties":
+        raise ConfigError(f"{_path(error.absolute_path)}: {error.message}; remove it or fix its spelling "
+                          f"(allowed keys are listed in {schema_path.name})")
+    raise ConfigError(f"{_path(error.absolute_path)}: {error.message}")
+
+
+def check_semantics(config: dict[str, Any], available_gpus: int | None = None) -> None:
+    """Cross-field rules; assumes the schema passed."""
+    t, ex = config["training"], config["experiments"]
+    l_max = t["l_max"]
+    students = config["models"]["students"]
+    for key, value in ex.items():
+        if isinstance(value, dict) and "student" in value and value["student"] not in students:
+            raise ConfigError(f"experiments.{key}.student: unknown student '{value['student']}'; "
+                              f"choose from {sorted(students)} (models.students)")
+    for i, s in enumerate(ex["main"]["students"]):
+        if s not in students:
+            raise ConfigError(f"experiments.main.students[{i}]: unknown student '{s}'; choose from {sorted(students)}")
+    for i, n in enumerate(ex["main"]["prefix_lengths"]):
+        if n > l_max:
+            raise ConfigError(f"experiments.main.prefix_lengths[{i}] = {n} is longer than training.l_max = {l_max}; "
+                              "shorten the prefix or raise l_max")
+    for key in ("lr_sweep", "gkd", "seqkd_prefix", "windows"):
+        if key in ex and ex[key].get("prefix", 0) > l_max:
+            raise ConfigError(f"experiments.{key}.prefix = {ex[key]['prefix']} is longer than training.l_max = "
+                              f"{l_max}; shorten it or raise l_max")
+    schedule = ex["main"]["schedule"]
+    get_schedule_checked(schedule, l_max)
+    for i, (a, b) in enumerate(ex["windows"]["windows"]):
+        if not 0 <= a < b <= l_max:
+            raise ConfigError(f"experiments.windows.windows[{i}] = [{a}, {b}] must satisfy 0 <= a < b <= "
+                              f"training.l_max = {l_max}")
+    if ex["windows"]["tail"] > l_max:
+        raise ConfigError(f"experiments.windows.tail = {ex['windows']['tail']} exceeds training.l_max = {l_max}")
+    if config["dev_benchmark"] not in config["benchmarks"]:
+        raise ConfigError(f"dev_benchmark: '{config['dev_benchmark']}' is not in benchmarks {config['benchmarks']}")
+    for b in config["benchmarks"]:
+        if b not in config["eval"]["samples"]:
+            raise ConfigError(f"eval.samples.{b}: missing; give the number of samples per question for {b}")
+    if t["save_every"] > t["steps"]:
+        raise ConfigError(f"training.save_every = {t['save_every']} exceeds training.steps = {t['steps']}")
+    if config["world"] == "toy":
+        check_toy(config)
+    if available_gpus is not None and t.get("gpus", 0) > available_gpus:
+        raise ConfigError(f"training.gpus = {t['gpus']} is more than the {available_gpus} GPUs available "
+                          "(--resources gpu=N); lower training.gpus or give more GPUs")
+    if t["backend"] == "verl":
+        check_verl_methods(config)
+    expand_runs(config)  # duplicate run names
+
+
+def get_schedule_checked(schedule: dict[str, Any], l_max: int) -> None:
+    import inspect
+
+    if schedule["name"] not in SCHEDULES:
+        raise ConfigError(f"experiments.main.schedule.name: unknown schedule '{schedule['name']}'; "
+                          f"choose from {sorted(SCHEDULES)}")
+    fn = get_schedule(schedule["name"])
+    needed = [p for p in inspect.signature(fn).parameters if p not in ("step", "l_max")]
+    for p in needed:
+        if p not in schedule:
+            raise ConfigError(f"experiments.main.schedule.{p}: missing; the '{schedule['name']}' schedule needs "
+                              f"{needed}")
+
+
+def check_toy(config: dict[str, Any]) -> None:
+    from .toy.tokenizer import build_tokenizer
+
+    n_tokens = len(build_tokenizer())
+    for name, spec in config["toy"]["models"].items():
+        if spec["hidden"] % spec["heads"] or spec["heads"] % spec["kv_heads"]:
+            raise ConfigError(f"toy.models.{name}: hidden ({spec['hidden']}) must be divisible by heads "
+                              f"({spec['heads']}) and heads by kv_heads ({spec['kv_heads']})")
+        if spec.get("vocab", n_tokens) < n_tokens:
+            raise ConfigError(f"toy.models.{name}.vocab = {spec['vocab']} does not fit the tokenizer's "
+                              f"{n_tokens} tokens; raise it to at least {n_tokens}")
+    init = config["toy"]["models"]["teacher"].get("init_from")
+    if init is not None and init not in ("student_small", "student_large"):
+        raise ConfigError(f"toy.models.teacher.init_from: unknown model '{init}'; choose student_small or "
+                          "student_large")
+    for b in config["benchmarks"]:
+        if b not in config["toy"]["benchmarks"]:
+            raise ConfigError(f"toy.benchmarks.{b}: missing; the toy world needs a spec for every benchmark")
+
+
+def check_verl_methods(config: dict[str, Any]) -> None:
+    from .backends.verl_overrides import UNSUPPORTED_METHODS
+
+    for run in expand_runs(config).values():
+        if run.method in UNSUPPORTED_METHODS:
+            raise ConfigError(f"training.backend: verl cannot run '{run.method}' (run {run.name}): "
+                              f"{UNSUPPORTED_METHODS[run.method]}")
+
+
+def check_config(config: dict[str, Any], source: str = "config", available_gpus: int | None = None) -> None:
+    """Schema + semantics; re-raises with the config file's name in front."""
+    try:
+        check_schema(config)
+        check_semantics(config, available_gpus)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None

@@ -1,0 +1,115 @@
+# Helpers shared by the rules: config checks, the run table, and every config -> path lookup.
+import json
+import sys
+from pathlib import Path
+
+from prefix_opd import tables
+from prefix_opd.runs import ConfigError, expand_runs
+from prefix_opd.validate import check_semantics
+
+try:
+    check_semantics(config)
+except ConfigError as err:
+    sys.exit(f"Invalid config: {err}")
+
+RUNS = expand_runs(config)
+BENCHMARKS = config["benchmarks"]
+DEV = config["dev_benchmark"]
+STUDENTS = list(config["models"]["students"])
+TOY = config["world"] == "toy"
+PKG = "src/prefix_opd"
+TOY_MODELS = ["teacher", "student_small", "student_large"]
+
+
+wildcard_constraints:
+    run=r"[A-Za-z0-9_.\-]+",
+    step=r"\d+",
+    bench="|".join(BENCHMARKS),
+    student="|".join(STUDENTS),
+    model="|".join(TOY_MODELS),
+
+
+def package_modules(*names):
+    """Package modules a rule's code depends on (Snakemake's code trigger does not see imports)."""
+    return [f"{PKG}/{name}.py" for name in names]
+
+
+def toy_model_inputs(wildcards):
+    """A toy model trains from the tokenizer, and the teacher from the large student's weights."""
+    init = config["toy"]["models"][wildcards.model].get("init_from")
+    inputs = {"tokenizer": "results/models/tokenizer"}
+    if init:
+        inputs["init"] = f"results/models/{init}"
+    return inputs
+
+
+def local_models(paths):
+    """Only folders the workflow builds are file inputs; hub ids are fetched by the job itself."""
+    return [p for p in paths if p.startswith("results/")]
+
+
+def run_settings(wildcards):
+    return RUNS[wildcards.run].settings(config)
+
+
+def model_inputs(wildcards):
+    """The folders a run trains from: its student and (for distillation) the teacher."""
+    settings = RUNS[wildcards.run].settings(config)
+    return local_models([settings["student_path"], settings["teacher_path"]])
+
+
+def base_run(student):
+    return f"{student}-base"
+
+
+def is_base(run):
+    return run.endswith("-base") and run.removesuffix("-base") in STUDENTS
+
+
+def model_dir(wildcards):
+    """The folder evaluated for (run, step): a base model or one of a run's checkpoints."""
+    if is_base(wildcards.run):
+        return config["models"]["students"][wildcards.run.removesuffix("-base")]
+    return f"results/runs/{wildcards.run}/checkpoints"
+
+
+def benchmark_files(names=None):
+    return {b: f"results/data/benchmarks/{b}.jsonl" for b in (names or BENCHMARKS)}
+
+
+def curve_benchmarks(run):
+    """The dev set at every checkpoint; Fig. 7's runs also need the easy in-domain set."""
+    fig7 = set(tables.fig7_runs(config, RUNS))
+    return [DEV, "math500"] if run in fig7 and "math500" in BENCHMARKS and DEV != "math500" else [DEV]
+
+
+def chosen_step(run):
+    """The dev-chosen step of a run, read from the choose_step checkpoint's output."""
+    path = checkpoints.choose_step.get(run=run).output[0]
+    return json.loads(Path(path).read_text())["step"]
+
+
+STUDENTS_BY_TABLE = {1 + i: s for i, s in enumerate(config["experiments"]["main"]["students"])}
+
+
+def curve_runs_of_table(table):
+    """Tables 5 / 6: every run of the student (all methods, not only the paper's list)."""
+    student = STUDENTS_BY_TABLE[int(table) - 4]
+    return [name for name in tables.curve_runs(config) if RUNS[name].student == student]
+
+
+def all_outputs():
+    """Everything `snakemake` builds by default."""
+    out = [f"results/tables/table{t}.{ext}" for t in STUDENTS_BY_TABLE for ext in ("csv", "md", "tex")]
+    out += [f"results/tables/table{t + 4}.csv" for t in STUDENTS_BY_TABLE]
+    if TOY:
+        out.append("results/models/toy_summary.csv")
+    return out
+
+
+def suite_dir(run, step):
+    return f"results/eval/{run}/step_{step}"
+
+
+def suite_summary(run, step):
+    return f"{suite_dir(run, step)}/summary.csv"

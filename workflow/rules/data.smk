@@ -1,0 +1,141 @@
+# Data and models: the toy world (tokenizer, pool, benchmarks, pretrained models) or the paper's
+# datasets, then the questions sampled for OPD and the examples for SeqKD.
+
+
+if TOY:
+
+    rule toy_tokenizer:
+        output:
+            directory("results/models/tokenizer"),
+        log:
+            "results/logs/toy/tokenizer.log",
+        conda:
+            "../../envs/main.yaml"
+        script:
+            "../scripts/toy_tokenizer.py"
+
+    rule toy_pool:
+        input:
+            package_modules("toy/task", "toy/world"),
+        output:
+            "results/data/toy_pool.jsonl",
+        log:
+            "results/logs/toy/pool.log",
+        params:
+            toy=config["toy"],
+            prompts=config["prompts"],
+            seed=config["seed"],
+        conda:
+            "../../envs/main.yaml"
+        script:
+            "../scripts/toy_pool.py"
+
+    rule toy_benchmark:
+        input:
+            package_modules("toy/task", "toy/world"),
+        output:
+            "results/data/benchmarks/{bench}.jsonl",
+        log:
+            "results/logs/toy/benchmark_{bench}.log",
+        params:
+            spec=lambda wc: config["toy"]["benchmarks"][wc.bench],
+            prompts=config["prompts"],
+            seed=config["seed"],
+        conda:
+            "../../envs/main.yaml"
+        script:
+            "../scripts/toy_benchmark.py"
+
+    rule pretrain_toy_model:
+        input:
+            unpack(toy_model_inputs),
+            code=package_modules("toy/task", "toy/world", "toy/pretrain", "models"),
+        output:
+            directory("results/models/{model}"),
+        log:
+            "results/logs/toy/pretrain_{model}.log",
+        benchmark:
+            "results/benchmarks/pretrain_{model}.tsv"
+        params:
+            spec=lambda wc: config["toy"]["models"][wc.model],
+            toy=config["toy"],
+            prompts=config["prompts"],
+            seed=config["seed"],
+        threads: 1
+        conda:
+            "../../envs/main.yaml"
+        script:
+            "../scripts/pretrain_toy_model.py"
+
+    rule toy_summary:
+        input:
+            models=expand("results/models/{model}", model=TOY_MODELS),
+            benchmarks=list(benchmark_files().values()),
+            code=package_modules("evaluate", "grading", "sampling"),
+        output:
+            report("results/models/toy_summary.csv", caption="../report/toy_summary.rst", category="Toy world"),
+        log:
+            "results/logs/toy/summary.log",
+        benchmark:
+            "results/benchmarks/toy_summary.tsv"
+        params:
+            names=TOY_MODELS,
+            benchmarks=BENCHMARKS,
+            eval_cfg=config["eval"],
+            seed=config["seed"],
+        threads: 1
+        conda:
+            "../../envs/main.yaml"
+        script:
+            "../scripts/toy_summary.py"
+
+    rule sample_prompts:
+        input:
+            pool="results/data/toy_pool.jsonl",
+            code=package_modules("data"),
+        output:
+            questions="results/data/opd_questions.jsonl",
+            seqkd="results/data/seqkd.jsonl",
+        log:
+            "results/logs/data/sample_prompts.log",
+        params:
+            data=config["data"],
+            seed=config["seed"],
+        conda:
+            "../../envs/main.yaml"
+        script:
+            "../scripts/sample_prompts.py"
+
+else:
+
+    rule prepare_benchmark:
+        input:
+            package_modules("benchmarks"),
+        output:
+            "results/data/benchmarks/{bench}.jsonl",
+        log:
+            "results/logs/data/benchmark_{bench}.log",
+        params:
+            source=lambda wc: config["benchmark_sources"][wc.bench],
+            prompts=config["prompts"],
+            seed=config["seed"],
+        conda:
+            "../../envs/main.yaml"
+        script:
+            "../scripts/prepare_benchmark.py"
+
+    rule sample_prompts:
+        input:
+            code=package_modules("data"),
+        output:
+            questions="results/data/opd_questions.jsonl",
+            seqkd="results/data/seqkd.jsonl",
+        log:
+            "results/logs/data/sample_prompts.log",
+        params:
+            data=config["data"],
+            seed=config["seed"],
+        conda:
+            "../../envs/main.yaml"
+        script:
+            "../scripts/sample_prompts.py"

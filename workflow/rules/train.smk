@@ -1,0 +1,42 @@
+# Training: one job per run. A run retrains when its settings file or the code it runs changes.
+
+
+rule run_settings:
+    output:
+        "results/runs/{run}/run.yaml",
+    log:
+        "results/logs/settings/{run}.log",
+    params:
+        settings=run_settings,
+    conda:
+        "../../envs/main.yaml"
+    script:
+        "../scripts/write_run_settings.py"
+
+
+rule train:
+    input:
+        settings="results/runs/{run}/run.yaml",
+        questions="results/data/opd_questions.jsonl",
+        seqkd="results/data/seqkd.jsonl",
+        models=model_inputs,
+        code=package_modules(
+            "train", "losses", "sampling", "models", "checkpointing", "flops", "schedules", "gpus"
+        ),
+    output:
+        checkpoints=directory("results/runs/{run}/checkpoints"),
+        metrics="results/runs/{run}/metrics.csv",
+        kl="results/runs/{run}/kl_by_position.csv",
+    log:
+        "results/logs/train/{run}.log",
+    benchmark:
+        "results/benchmarks/train/{run}.tsv"
+    params:
+        work="results/work/{run}",
+    threads: 1
+    resources:
+        gpu=config["training"].get("gpus", 0),
+    conda:
+        "../../envs/main.yaml"
+    script:
+        "../scripts/train.py"

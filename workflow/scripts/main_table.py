@@ -1,0 +1,14 @@
+"""Snakemake adapter: Table 1 or 2 (main results for one student)."""
+
+from prefix_opd import tables
+from prefix_opd.logs import to_file
+
+sm = snakemake  # noqa: F821
+to_file(sm.log[0])
+table = int(sm.wildcards.table)
+rows = tables.main_rows(sm.params.config, sm.params.student)
+paper = tables.paper_reference(table)
+ours = tables.main_table(rows, tables.read_chosen(sm.input.chosen), paper["student"].iloc[0], table)
+title = f"Table {table}: mean accuracy and training cost, student '{sm.params.student}'"
+tables.write_table(ours, f"results/tables/table{table}", tables.to_markdown(ours, paper, title),
+                   tables.to_latex(ours, title))
