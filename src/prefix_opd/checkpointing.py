@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,14 @@ import torch
 METRIC_COLUMNS = ["step", "l_train", "rollouts", "prompt_tokens", "response_tokens", "loss", "kl_mean",
                   "flops", "flops_cum", "diag_flops", "seconds", "seconds_cum"]
 KL_COLUMNS = ["step", "source", "bin_start", "bin_end", "kl_mean", "n_tokens"]
+
+
+def fault_point(phase: str, step: int) -> None:
+    """Fault injection for the kill-and-resume tests: PREFIX_OPD_KILL_AT=<phase>:<step> SIGKILLs the
+    process when it reaches that point (phases: sampling, update, checkpoint)."""
+    target = os.environ.get("PREFIX_OPD_KILL_AT")
+    if target and target == f"{phase}:{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
@@ -91,6 +100,10 @@ class WorkDir:
             if d.name.startswith(".") or int(d.name.removeprefix("step_")) > step:
                 shutil.rmtree(d)
 
+    def last_checkpoint(self) -> Path | None:
+        steps = [int(d.name.removeprefix("step_")) for d in self.ckpt_root.glob("step_*")]
+        return self.ckpt_root / f"step_{max(steps)}" if steps else None
+
     def metrics(self, upto: int) -> list[dict[str, Any]]:
         return [r for r in _read_csv(self.metrics_path) if r["step"] <= upto]
 
@@ -114,6 +127,7 @@ class WorkDir:
         tmp = self.ckpt_root / f".tmp_step_{step}"
         shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp)
+        fault_point("checkpoint", step)  # mid-checkpoint-write: the weights are there, the rest is not
         tokenizer.save_pretrained(tmp)
         final = self.ckpt_root / f"step_{step}"
         shutil.rmtree(final, ignore_errors=True)

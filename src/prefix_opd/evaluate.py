@@ -35,9 +35,12 @@ def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> None:
             f.write(json.dumps(row, sort_keys=True) + "\n")
 
 
-def make_sampler(kind: str, model_dir: str, eval_cfg: dict[str, Any], device: str = "cpu"
-                 ) -> tuple[Sampler, Any]:
-    """The configured sampler; vLLM falls back to Hugging Face (and says so) when not installed."""
+def make_sampler(kind: str, model_dir: str, eval_cfg: dict[str, Any]) -> tuple[Sampler, Any]:
+    """The configured sampler; vLLM falls back to Hugging Face (and says so) when not installed.
+
+    The Hugging Face path runs on the GPU the job was given (CUDA_VISIBLE_DEVICES), else on the CPU.
+    """
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = load_tokenizer(model_dir)
     stops = stop_token_ids(tokenizer)
     if kind == "vllm" and not vllm_available():
@@ -48,7 +51,8 @@ def make_sampler(kind: str, model_dir: str, eval_cfg: dict[str, Any], device: st
                               tensor_parallel_size=eval_cfg.get("tensor_parallel", 1),
                               max_model_len=eval_cfg["max_new_tokens"] + 2048)
         return sampler, tokenizer
-    model = load_model(model_dir, device=device).eval()
+    dtype = "bfloat16" if device == "cuda" else "float32"
+    model = load_model(model_dir, dtype=dtype, device=device).eval()
     return HFSampler(model, stops, tokenizer.pad_token_id, eval_cfg["temperature"], eval_cfg["top_p"],
                      eval_cfg.get("max_batch_tokens", 65536)), tokenizer
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from .runs import RunSpec, gkd_runs, lr_sweep_runs, main_runs, seqkd_prefix_runs, window_runs
+from .runs import RunSpec, expand_runs, gkd_runs, lr_sweep_runs, main_runs, seqkd_prefix_runs, window_runs
 
 PAPER_DIR = Path(__file__).resolve().parents[2] / "config" / "paper_reference"
 BENCH_COLUMNS = ["math500", "aime24", "aime25", "gpqa", "mmlu_pro"]
@@ -163,3 +163,243 @@ def write_table(frame: pd.DataFrame, stem: str, markdown: str, latex: str) -> No
 
 def paper_reference(table: int) -> pd.DataFrame:
     return pd.read_csv(PAPER_DIR / "reference_results.csv").query("table == @table")
+
+
+# ------------------------------------------------------------------------------------------------
+# paths the aggregation reads (the layout the evaluation and training rules write)
+
+
+def curve_path(run: str) -> str:
+    return f"results/eval/{run}/curve.csv"
+
+
+def curve_samples_path(run: str, step: int, bench: str) -> str:
+    return f"results/eval/{run}/curve/step_{step}/{bench}.jsonl"
+
+
+def suite_samples_path(run: str, step: int, bench: str) -> str:
+    return f"results/eval/{run}/step_{step}/{bench}.jsonl"
+
+
+def chosen_path(run: str) -> str:
+    return f"results/eval/{run}/chosen.json"
+
+
+def metrics_path(run: str) -> str:
+    return f"results/runs/{run}/metrics.csv"
+
+
+def kl_path(run: str) -> str:
+    return f"results/runs/{run}/kl_by_position.csv"
+
+
+LR_MATCH = "results/eval/lr_match.json"
+
+
+# ------------------------------------------------------------------------------------------------
+# which runs the ablations compare (shared by Tables 3-4, the figures and the findings)
+
+
+def small_large(config: dict[str, Any]) -> tuple[str, str]:
+    """The small and the large student: the first and last of experiments.main.students (Tables 1 and 2)."""
+    students = config["experiments"]["main"]["students"]
+    return students[0], students[-1]
+
+
+def prefix_run(config: dict[str, Any], runs: dict[str, RunSpec], student: str, length: int) -> str | None:
+    """The prefix-OPD run of `student` at prefix `length` and the default learning rate, if the study has one."""
+    lr = config["training"]["lr"]
+    for r in runs.values():
+        if r.method == "opd_prefix" and r.student == student and r.l_train == length and r.lr == lr:
+            return r.name
+    return None
+
+
+def kl_prefix_runs(config: dict[str, Any], runs: dict[str, RunSpec]) -> dict[str, str]:
+    """Fig. 5 / Findings 2-3: per main student, its prefix-OPD run at experiments.windows.prefix, else at
+    experiments.lr_sweep.prefix (the paper's 1024 for both); students with neither are left out."""
+    lengths = [config["experiments"]["windows"]["prefix"], config["experiments"]["lr_sweep"]["prefix"]]
+    out = {}
+    for student in config["experiments"]["main"]["students"]:
+        found = [r for r in (prefix_run(config, runs, student, n) for n in lengths) if r is not None]
+        if found:
+            out[student] = found[0]
+    return out
+
+
+def full_opd_run(config: dict[str, Any], student: str) -> str:
+    return next(r.name for r in main_runs(config, student).values() if r.method == "opd")
+
+
+def window_rows(config: dict[str, Any], runs: dict[str, RunSpec]) -> list[tuple[str, str]]:
+    """Table 3's rows as (paper method name, run): full OPD, the prefix run ([0, L) window) and each window."""
+    w = config["experiments"]["windows"]
+    s = scale(config)
+    full = full_opd_run(config, w["student"])
+    prefix = prefix_run(config, runs, w["student"], w["prefix"])
+    if full not in runs or prefix is None:
+        raise ValueError(f"Table 3 compares the windows with the full-OPD and prefix-{w['prefix']} runs of student "
+                         f"'{w['student']}': put the student in experiments.main.students and the prefix in "
+                         "experiments.main.prefix_lengths (or experiments.lr_sweep at training.lr)")
+    rows = [("opd", full), (f"opd_prefix_{w['prefix'] * s}", prefix)]
+    for r in window_runs(config).values():
+        if r.window is not None:
+            rows.append((f"opd_window_{r.window[0] * s}_{r.window[1] * s}", r.name))
+        else:
+            rows.append((f"opd_window_tail_{r.tail * s}", r.name))
+    return rows
+
+
+def gkd_grid(config: dict[str, Any]) -> dict[tuple[int, int, float], str]:
+    """Fig. 6's runs by (lambda, beta, lr)."""
+    return {(r.gkd_lambda, r.gkd_beta, r.lr): r.name for r in gkd_runs(config).values()}
+
+
+def gkd_chosen_lr(config: dict[str, Any], chosen_dev: dict[str, float]) -> float:
+    """Sec. 5.3 picks one learning rate for prefix GKD: the lr whose four (lambda, beta) runs have the best mean
+    dev-chosen accuracy (`chosen_dev`: run -> dev mean@k at its chosen step); ties go to the smallest lr."""
+    by_lr: dict[float, list[float]] = {}
+    for (_lam, _beta, lr), run in gkd_grid(config).items():
+        by_lr.setdefault(lr, []).append(chosen_dev[run])
+    return max(sorted(by_lr), key=lambda lr: sum(by_lr[lr]) / len(by_lr[lr]))
+
+
+# ------------------------------------------------------------------------------------------------
+# Table 3: the window ablation
+
+
+def window_table(config: dict[str, Any], runs: dict[str, RunSpec], curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Dev accuracy (%) of each Table 3 row at experiments.windows.steps, read from the runs' dev curves."""
+    dev = config["dev_benchmark"]
+    steps = config["experiments"]["windows"]["steps"]
+    out = []
+    for method, run in window_rows(config, runs):
+        curve = curves[run]
+        rows = curve[curve["benchmark"] == dev].set_index("step")
+        rec: dict[str, Any] = {"method": method, "run": run}
+        for step in steps:
+            if step not in rows.index:
+                raise ValueError(f"{curve_path(run)}: no {dev} row at step {step}; experiments.windows.steps must be "
+                                 f"saved checkpoints (multiples of training.save_every = "
+                                 f"{config['training']['save_every']})")
+            rec[f"step_{step}"] = 100 * float(rows.loc[step, "mean_at_k"])
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def paper_ablations(table: int) -> pd.DataFrame:
+    return pd.read_csv(PAPER_DIR / "reference_ablations.csv").query("table == @table")
+
+
+def window_markdown(ours: pd.DataFrame, paper: pd.DataFrame, dev: str, title: str) -> str:
+    """Ours [paper] per step; **best** among the masking strategies (every row but full OPD), as the paper."""
+    steps = [c for c in ours.columns if c.startswith("step_")]
+    ref = paper.pivot_table(index="method", columns="step", values="aime24") if not paper.empty else None
+    masked = ours["method"] != "opd"
+    marks = {c: dict(zip(ours.index[masked], mark_best(ours.loc[masked, c]), strict=True)) for c in steps}
+    lines = [f"### {title}", "", f"Mean accuracy (%) on the dev set ({dev}), ours [paper]; **best** among the "
+             "masking strategies (full OPD excluded, as in the paper).", "",
+             "| method | run | " + " | ".join(s.replace("_", " ") for s in steps) + " |",
+             "|" + "---|" * (len(steps) + 2)]
+    for i, r in ours.iterrows():
+        cells = []
+        for c in steps:
+            v = f"{r[c]:.1f}"
+            v = f"**{v}**" if marks[c].get(i) == "best" else v
+            step = int(c.removeprefix("step_"))
+            if ref is not None and r["method"] in ref.index and step in ref.columns:
+                v += f" [{ref.loc[r['method'], step]:.1f}]"
+            cells.append(v)
+        lines.append(f"| {r['method']} | {r['run']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# Table 4: learning rate vs out-of-domain accuracy at matched dev accuracy
+
+OOD_COLUMNS = ["mmlu_pro", "gpqa"]
+
+
+def lr_runs(config: dict[str, Any]) -> list[str]:
+    return list(lr_sweep_runs(config))
+
+
+def lr_table(config: dict[str, Any], match: dict[str, dict[str, Any]], student_name: str) -> pd.DataFrame:
+    """The base row, then one row per learning rate at its matched step (`match`: lr_match.json), from the
+    full-suite summaries; `dev_curve` is the dev accuracy the match was made on."""
+    dev = config["dev_benchmark"]
+    student = config["experiments"]["lr_sweep"]["student"]
+    specs = lr_sweep_runs(config)
+    rows = [("base", base_run(student), 0, float("nan"), float("nan"))]
+    rows += [("opd_prefix", run, match[run]["step"], specs[run].lr, match[run]["dev_mean_at_k"]) for run in specs]
+    out = []
+    for method, run, step, lr, dev_curve in rows:
+        summary = pd.read_csv(suite_summary_path(run, step)).set_index("benchmark")
+        rec = {"student": student_name, "method": method, "run": run, "lr": lr, "step": step,
+               "dev": 100 * float(summary.loc[dev, "mean_at_k"]), "dev_curve": 100 * dev_curve}
+        for b in OOD_COLUMNS:
+            rec[b] = 100 * float(summary.loc[b, "mean_at_k"]) if b in summary.index else float("nan")
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def lr_markdown(ours: pd.DataFrame, paper: pd.DataFrame, dev: str, target: float, title: str) -> str:
+    """Ours [paper]; the paper's lr rows are matched to ours by rank (largest lr first)."""
+    ref_lr = paper[paper["method"] != "base"].assign(lr=lambda f: f["lr"].astype(float)).sort_values(
+        "lr", ascending=False)
+    ours_lr = ours[ours["method"] != "base"].sort_values("lr", ascending=False)
+    ref_by_run = dict(zip(ours_lr["run"], [r for _, r in ref_lr.iterrows()], strict=False))
+    base_ref = paper[paper["method"] == "base"]
+    if not base_ref.empty:
+        ref_by_run[ours.loc[ours["method"] == "base", "run"].iloc[0]] = base_ref.iloc[0]
+    trained = ours["method"] != "base"
+    marks = {c: dict(zip(ours.index[trained], mark_best(ours.loc[trained, c]), strict=True)) for c in OOD_COLUMNS}
+    lines = [f"### {title}", "", f"Accuracy in % (ours) [paper]. Checkpoints matched on the dev set ({dev}): target "
+             f"= the lowest of the runs' best dev accuracies ({100 * target:.1f}%), then for each lr the earliest "
+             "checkpoint within the tolerance. Paper rows are matched by lr rank. **best** among the lrs.", "",
+             f"| row | {dev} (control, suite) | {dev} (dev curve) | " + " | ".join(OOD_COLUMNS) + " |",
+             "|---|---|---|" + "---|" * len(OOD_COLUMNS)]
+    for i, r in ours.iterrows():
+        ref = ref_by_run.get(r["run"])
+        label = f"step {r['step']}" if r["method"] == "base" else f"lr={r['lr']:.0e}, step {r['step']}"
+        if ref is not None and r["method"] != "base":
+            label += f" [paper lr={float(ref['lr']):.0e}, step {int(ref['step'])}]"
+        cells = []
+        for c in ("dev", "dev_curve", *OOD_COLUMNS):
+            v = "-" if pd.isna(r[c]) else f"{r[c]:.1f}"
+            if marks.get(c, {}).get(i) == "best":
+                v = f"**{v}**"
+            paper_col = "aime24" if c == "dev" else c
+            if ref is not None and c != "dev_curve" and pd.notna(ref.get(paper_col)):
+                v += f" [{float(ref[paper_col]):.1f}]"
+            cells.append(v)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# Tables 3 and 4 end to end (what the workflow's scripts call)
+
+
+def write_window_table(config: dict[str, Any], stem: str) -> pd.DataFrame:
+    """Table 3 from the runs' dev curves, as csv / md / tex at `stem`."""
+    runs = expand_runs(config)
+    curves = {run: pd.read_csv(curve_path(run)) for _method, run in window_rows(config, runs)}
+    ours = window_table(config, runs, curves)
+    w = config["experiments"]["windows"]
+    title = (f"Table 3: masking-window ablation, student '{w['student']}', dev accuracy ({config['dev_benchmark']}) "
+             "at fixed steps")
+    write_table(ours, stem, window_markdown(ours, paper_ablations(3), config["dev_benchmark"], title),
+                ours.to_latex(index=False, float_format="%.1f", caption=title))
+    return ours
+
+
+def write_lr_table(config: dict[str, Any], match: dict[str, dict[str, Any]], stem: str) -> pd.DataFrame:
+    """Table 4 from the full-suite summaries at the matched steps (`match`: lr_match.json)."""
+    student = config["experiments"]["lr_sweep"]["student"]
+    ours = lr_table(config, match, student)
+    target = next(iter(match.values()))["target"]
+    title = f"Table 4: learning rate vs out-of-domain accuracy at matched dev accuracy, student '{student}'"
+    write_table(ours, stem, lr_markdown(ours, paper_ablations(4), config["dev_benchmark"], target, title),
+                ours.to_latex(index=False, float_format="%.1f", caption=title, na_rep="-"))
+    return ours

@@ -101,10 +101,13 @@ class Trainer:
         self.pad_id = self.tokenizer.pad_token_id
         self.stop_ids = stop_token_ids(self.tokenizer)
         torch.manual_seed(settings["seed"])
-        self.student = load_model(settings["student_path"], device=device)
+        dtype = self.t["dtype"]
+        self.student = load_model(settings["student_path"], dtype=dtype, device=device)
         self.student.train()
         needs_teacher = not settings["method"].startswith("seqkd")
-        self.teacher = load_model(settings["teacher_path"], device=device).eval() if needs_teacher else None
+        self.teacher = None
+        if needs_teacher:
+            self.teacher = load_model(settings["teacher_path"], dtype=dtype, device=device).eval()
         if self.teacher is not None:
             for p in self.teacher.parameters():
                 p.requires_grad_(False)
@@ -150,6 +153,7 @@ class Trainer:
             rollouts = self.offpolicy_responses(idx, self.s["l_train"])
         else:
             self.sampler.update_weights(self.student)
+            checkpointing.fault_point("sampling", step + 1)
             rollouts = self.sampler.sample([self.prompts[i] for i in idx], n, generation_length(self.s, step),
                                            seed)
         normalizer = float(len(rollouts))
@@ -166,6 +170,7 @@ class Trainer:
                 samp = _pad([rollouts.sampler_logprobs[i] for i in group], packed.targets_BT.shape)
             loss, kl_BT = self._micro_step(packed, normalizer, samp)
             loss.backward()
+            checkpointing.fault_point("update", step + 1)
             result.loss += loss.item()
             mask = packed.response_mask_BT
             if kl_BT is not None:
@@ -261,7 +266,13 @@ def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, wo
                mininterval=5.0)
     for step in bar:
         t0 = time.perf_counter()
-        result = trainer.step(step)
+        try:
+            result = trainer.step(step)
+        except TrainingError as err:
+            last = work.last_checkpoint()
+            raise TrainingError(f"{settings['name']}: {err}; stopped without an update. The last good checkpoint "
+                                f"is {last or 'none (no step was saved)'}; the run resumes from it once the cause "
+                                "is fixed (e.g. a lower lr)") from None
         elapsed = time.perf_counter() - t0
         step_flops = trainer.step_flops(result.seq_lens)
         flops_cum += step_flops
@@ -277,7 +288,32 @@ def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, wo
                "loss": result.loss, "kl_mean": result.kl_sum / max(1, result.kl_tokens), "flops": step_flops,
                "flops_cum": flops_cum, "diag_flops": diag_flops, "seconds": elapsed, "seconds_cum": seconds_cum}
         work.append_metrics(row)
-        bar.set_postfix(loss=f"{result.loss:.3f}", kl=f"{row['kl_mean']:.3f}", L=row["l_train"])
+        bar.set_postfix(loss=f"{result.loss:.3f}", kl=f"{row['kl_mean']:.3f}", L=row["l_train"], refresh=False)
         if (step + 1) % settings["save_every"] == 0 or step + 1 == settings["steps"]:
             work.save(step + 1, trainer.student, trainer.tokenizer, trainer.optimizer)
     work.publish(Path(out_dir))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m prefix_opd.train --settings results/runs/<run>/run.yaml ...`: one run, outside Snakemake."""
+    import argparse
+
+    import yaml
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--settings", required=True, help="a run.yaml written by the workflow (rule run_settings)")
+    ap.add_argument("--questions", default="results/data/opd_questions.jsonl")
+    ap.add_argument("--seqkd", default="results/data/seqkd.jsonl")
+    ap.add_argument("--work", required=True, help="resumable state folder")
+    ap.add_argument("--out", required=True, help="where checkpoints/ and metrics are published")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with open(args.settings) as f:
+        settings = yaml.safe_load(f)
+    train(settings, args.questions, args.seqkd, args.work, args.out, args.threads, args.device)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,16 +1,9 @@
-# Aggregation: the paper's tables and figures, the findings, and the report.
+# Aggregation: the paper's tables and figures, the findings, and the report (`snakemake --report`:
+# every table csv and figure png below is a report item with its caption in workflow/report/).
+# The input functions live in aggregate_inputs.smk.
 
 
-def main_table_inputs(wildcards):
-    """The suite summaries and metrics every row of Table 1 / 2 reads (chosen steps resolved)."""
-    student = STUDENTS_BY_TABLE[int(wildcards.table)]
-    rows = tables.main_rows(config, student)
-    chosen = {r.run: chosen_step(r.run) for r in rows if r.step == tables.CHOSEN}
-    return {
-        "summaries": [suite_summary(r.run, tables.resolve_step(r, chosen)) for r in rows],
-        "metrics": [f"results/runs/{r.run}/metrics.csv" for r in rows if r.method != "base"],
-        "chosen": [f"results/eval/{run}/chosen.json" for run in chosen],
-    }
+include: "aggregate_inputs.smk"
 
 
 rule main_table:
@@ -52,3 +45,96 @@ rule checkpoint_table:
         "../../envs/main.yaml"
     script:
         "../scripts/checkpoint_table.py"
+
+
+rule window_table:
+    input:
+        curves=[tables.curve_path(run) for _method, run in tables.window_rows(config, RUNS)],
+        code=package_modules("tables"),
+    output:
+        csv=report("results/tables/table3.csv", category="Tables", caption="../report/table3.rst"),
+        md="results/tables/table3.md",
+        tex="results/tables/table3.tex",
+    log:
+        "results/logs/aggregate/table3.log",
+    params:
+        config=config,
+    conda:
+        "../../envs/main.yaml"
+    script:
+        "../scripts/window_table.py"
+
+
+checkpoint match_lr:
+    input:
+        curves=[tables.curve_path(run) for run in tables.lr_runs(config)],
+        code=package_modules("selection"),
+    output:
+        tables.LR_MATCH,
+    log:
+        "results/logs/aggregate/lr_match.log",
+    params:
+        runs=tables.lr_runs(config),
+        dev=DEV,
+        tolerance=config["experiments"]["lr_sweep"]["dev_tolerance"],
+    conda:
+        "../../envs/main.yaml"
+    script:
+        "../scripts/match_lr.py"
+
+
+rule lr_table:
+    input:
+        unpack(lr_table_inputs),
+        code=package_modules("tables"),
+    output:
+        csv=report("results/tables/table4.csv", category="Tables", caption="../report/table4.rst"),
+        md="results/tables/table4.md",
+        tex="results/tables/table4.tex",
+    log:
+        "results/logs/aggregate/table4.log",
+    params:
+        config=config,
+    conda:
+        "../../envs/main.yaml"
+    script:
+        "../scripts/lr_table.py"
+
+
+for _fig in [*FIGURES, "fig3"]:
+
+    rule:
+        name:
+            _fig
+        input:
+            data=figures.inputs(_fig, config),
+            code=package_modules("figures", "tables"),
+        output:
+            png=report(f"results/figures/{_fig}.png", category="Figures", caption=f"../report/{_fig}.rst"),
+            pdf=f"results/figures/{_fig}.pdf",
+        log:
+            f"results/logs/aggregate/{_fig}.log",
+        params:
+            figure=_fig,
+            config=config,
+        conda:
+            "../../envs/main.yaml"
+        script:
+            "../scripts/figure.py"
+
+
+rule findings:
+    input:
+        data=findings_inputs,
+        code=package_modules("findings", "tables"),
+    output:
+        md="results/findings.md",
+        csv=report("results/findings.csv", category="Findings", caption="../report/findings.rst"),
+    log:
+        "results/logs/aggregate/findings.log",
+    params:
+        config=config,
+    conda:
+        "../../envs/main.yaml"
+    script:
+        "../scripts/findings.py"

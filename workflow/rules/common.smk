@@ -98,10 +98,40 @@ def curve_runs_of_table(table):
     return [name for name in tables.curve_runs(config) if RUNS[name].student == student]
 
 
+PROBE = config["experiments"]["probe"]
+CASE = config["experiments"]["case_study"]
+CASE_RUN = f"{CASE['student']}-opd_prefix{config['experiments']['windows']['prefix']}"
+
+
+def case_study_inputs(wildcards):
+    """The base student, the prefix-OPD run's checkpoints and its dev-chosen step (checkpoint resolved)."""
+    if CASE_RUN not in RUNS:
+        raise ValueError(
+            f"experiments.case_study: run '{CASE_RUN}' (case_study.student + windows.prefix) is not in the "
+            "study; add windows.prefix to experiments.main.prefix_lengths or set case_study.student to a "
+            "student of experiments.main.students"
+        )
+    chosen_step(CASE_RUN)  # waits for choose_step, then re-evaluates this job with the step known
+    return {
+        "models": local_models([config["models"]["students"][CASE["student"]], config["models"]["teacher"]]),
+        "checkpoints": f"results/runs/{CASE_RUN}/checkpoints",
+        "chosen": f"results/eval/{CASE_RUN}/chosen.json",
+        "solutions": "results/probe/teacher_solutions.jsonl",
+        "dev": benchmark_files([DEV])[DEV],
+    }
+
+
 def all_outputs():
     """Everything `snakemake` builds by default."""
     out = [f"results/tables/table{t}.{ext}" for t in STUDENTS_BY_TABLE for ext in ("csv", "md", "tex")]
     out += [f"results/tables/table{t + 4}.csv" for t in STUDENTS_BY_TABLE]
+    out += [f"results/tables/table{t}.{ext}" for t in (3, 4) for ext in ("csv", "md", "tex")]
+    figs = list(FIGURES)  # aggregate.smk
+    if rules.has("teacher_prefix_probe"):  # Fig. 3 reads the probe's output
+        figs.append("fig3")
+    out += [f"results/figures/{fig}.{ext}" for fig in figs for ext in ("png", "pdf")]
+    out += ["results/findings.md", "results/findings.csv"]
+    out += ["results/probe/probe.csv", "results/case_study.md"]
     if TOY:
         out.append("results/models/toy_summary.csv")
     return out

@@ -86,7 +86,7 @@ def pretrain(spec: dict[str, Any], toy: dict[str, Any], prompts: dict[str, str],
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         loss_ema = loss.item() if math.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * loss.item()
-        bar.set_postfix(loss=f"{loss_ema:.4f}")
+        bar.set_postfix(loss=f"{loss_ema:.4f}", refresh=False)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return {"final_loss": loss_ema}

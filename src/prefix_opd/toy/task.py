@@ -46,7 +46,8 @@ class Question:
         head = f"{self.rule} N={self.start:02d} K={self.steps:02d}"
         if not self.options:
             return head
-        return head + " " + " ".join(f"{LETTERS[i]}={v:02d}" for i, v in enumerate(self.options))
+        # value=letter, so that answering is an induction-style lookup ("42=" -> "B")
+        return head + " " + " ".join(f"{v:02d}={LETTERS[i]}" for i, v in enumerate(self.options))
 
     def chain(self) -> list[int]:
         values, n = [], self.start
@@ -57,18 +58,24 @@ class Question:
 
     def gold(self) -> str:
         final = self.chain()[-1]
-        return LETTERS[self.options.index(final)] if self.options else str(final)
+        return LETTERS[self.options.index(final)] if self.options else f"{final:02d}"
 
 
 def render_solution(question: Question, values: list[int]) -> str:
-    """Chain-of-thought text (after the prompt's `<think>`) ending with the boxed answer."""
-    lines = "\n" + "".join(f"{i + 1:02d}:{v:02d}\n" for i, v in enumerate(values))
+    """Chain-of-thought text (after the prompt's `<think>`) ending with the boxed answer.
+
+    Lines count down ("{steps left}:{value}"), so stopping after line 01 is a local decision.
+    Multiple choice restates the final value and looks its letter up: "42=B" then the boxed letter;
+    a final value that is not an option gets the letter at index value mod n (a wrong guess).
+    """
+    n = len(values)
+    lines = "\n" + "".join(f"{n - i:02d}:{v:02d}\n" for i, v in enumerate(values))
     final = values[-1]
-    if question.options:
-        answer = LETTERS[question.options.index(final)] if final in question.options else "A"
-    else:
-        answer = str(final)
-    return f"{lines}</think>\n\\boxed{{{answer}}}"
+    if not question.options:
+        return f"{lines}</think>\n\\boxed{{{final:02d}}}"
+    opts = question.options
+    letter = LETTERS[opts.index(final)] if final in opts else LETTERS[final % len(opts)]
+    return f"{lines}</think>\n{final:02d}={letter}\n\\boxed{{{letter}}}"
 
 
 def noisy_chain(question: Question, noise: float, rng: random.Random) -> list[int]:

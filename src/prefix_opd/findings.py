@@ -1,0 +1,639 @@
+"""The paper's claims as predicates fixed in code, checked on this study's numbers.
+
+Every claim is reduced to one or more comparisons `statistic (direction) threshold`, where the statistic is
+a difference of accuracies in percentage points (or a KL change, or a FLOPs ratio) and comes with a 95%
+percentile-bootstrap CI. Accuracies come from the per-sample files: a question's score is its mean
+correctness over the k samples, and bootstrap resamples questions -- jointly for the two sides of a
+comparison (paired: the same benchmark questions) and within each benchmark when several are averaged
+(stratified, macro average). Verdict: `holds` when the whole CI is on the claimed side of the threshold,
+`does not hold` when it is wholly on the other side (or on the threshold), `inconclusive` when it straddles.
+
+Which runs, steps, benchmarks and tolerances each claim uses is written below and nowhere else; the
+workflow asks for exactly the files `inputs()` lists.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from . import tables
+from .runs import expand_runs, gkd_runs, lr_sweep_runs, main_runs, seqkd_prefix_runs
+
+N_BOOT = 2000
+SEED = 0
+ALPHA = 0.05
+HARD_IN_DOMAIN = ["aime24", "aime25"]
+IN_DOMAIN = ["math500", "aime24", "aime25"]
+OUT_OF_DOMAIN = ["gpqa", "mmlu_pro"]
+MATCH_TOL = 2.0  # points: scheduled prefix OPD "matches" full OPD (macro over the five benchmarks)
+FLOPS_FRACTION = 0.5  # "... at less than 50% of the FLOP"
+AT_LEAST_TOL = 2.0  # points: "at least as good" (Finding 1, late checkpoints)
+NO_GAIN_TOL = 2.0  # points: "does not improve" (Findings 4.2 and 5)
+HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+
+
+@dataclass(frozen=True)
+class Result:
+    claim: str  # the claim's id (section / finding)
+    subject: str  # which comparison of the claim this row is
+    paper: str  # what the paper says, with its number where it gives one
+    statistic: str  # what the estimate measures
+    estimate: float
+    lo: float
+    hi: float
+    threshold: float
+    direction: str  # "above" / "below": the claim is `estimate` above / below `threshold`
+    ours: str = ""  # the numbers behind the estimate
+    verdict: str = field(default="")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verdict", verdict(self.lo, self.hi, self.threshold, self.direction))
+
+
+def verdict(lo: float, hi: float, threshold: float, direction: str) -> str:
+    """holds: CI wholly on the claimed side; does not hold: wholly on the other side or on the threshold."""
+    if direction not in ("above", "below"):
+        raise ValueError(f"Unknown direction '{direction}'; choose from ['above', 'below']")
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return INCONCLUSIVE
+    if direction == "above":
+        return HOLDS if lo > threshold else FAILS if hi <= threshold else INCONCLUSIVE
+    return HOLDS if hi < threshold else FAILS if lo >= threshold else INCONCLUSIVE
+
+
+# ------------------------------------------------------------------------------------------------
+# statistics
+
+
+def macro_ci(vectors: list[np.ndarray], n_boot: int = N_BOOT, seed: int = SEED, alpha: float = ALPHA
+             ) -> tuple[float, float, float]:
+    """Estimate and percentile-bootstrap CI of the mean over groups (benchmarks) of each group's mean,
+    resampling the rows (questions) within each group."""
+    vectors = [np.asarray(v, dtype=float) for v in vectors]
+    if not vectors or any(v.size == 0 for v in vectors):
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    boots = np.zeros(n_boot)
+    for v in vectors:
+        boots += v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)
+    boots /= len(vectors)
+    est = float(np.mean([v.mean() for v in vectors]))
+    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
+    return est, float(lo), float(hi)
+
+
+def aligned(*series: pd.Series) -> list[np.ndarray]:
+    """Per-question scores of several evaluations of one benchmark, in one question order (paired)."""
+    ids = set(series[0].index)
+    for s in series[1:]:
+        if set(s.index) != ids:
+            raise ValueError("paired comparison over different question sets: "
+                             f"{sorted(ids ^ set(s.index))[:5]} ...")
+    order = sorted(ids)
+    return [s.loc[order].to_numpy(dtype=float) for s in series]
+
+
+def kl_change(kl: pd.DataFrame, first: int, last: int, start: int, n_boot: int = N_BOOT, seed: int = SEED,
+              alpha: float = ALPHA) -> tuple[float, float, float, int]:
+    """Diagnostic KL per token at positions >= `start`: step `last` minus step `first`, paired by position bin.
+
+    The per-rollout KL is not recorded (only bin means and token counts), so the CI resamples position bins:
+    estimate = sum_b w_b (KL_last,b - KL_first,b) / sum_b w_b with w_b the smaller token count of the two.
+    Returns (estimate, lo, hi, n_bins)."""
+    diag = kl[(kl["source"] == "diagnostic") & (kl["bin_start"] >= start)]
+    a = diag[diag["step"] == first].set_index("bin_start")
+    b = diag[diag["step"] == last].set_index("bin_start")
+    common = a.index.intersection(b.index)
+    if common.empty:
+        return float("nan"), float("nan"), float("nan"), 0
+    d = (b.loc[common, "kl_mean"] - a.loc[common, "kl_mean"]).to_numpy(dtype=float)
+    w = np.minimum(a.loc[common, "n_tokens"], b.loc[common, "n_tokens"]).to_numpy(dtype=float)
+    est = float((w * d).sum() / w.sum())
+    idx = np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))
+    boots = (w[idx] * d[idx]).sum(axis=1) / w[idx].sum(axis=1)
+    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
+    return est, float(lo), float(hi), int(d.size)
+
+
+# ------------------------------------------------------------------------------------------------
+# data access: files on disk, or frames in memory (tests)
+
+
+class Store(Protocol):
+    def correct(self, run: str, step: int, bench: str, source: str) -> pd.Series:
+        """Per-question accuracy (mean over samples), indexed by question id; source: suite / curve."""
+
+    def flops(self, run: str, step: int) -> float: ...
+
+    def kl(self, run: str) -> pd.DataFrame: ...
+
+    def chosen(self, run: str) -> int: ...
+
+    def steps(self, run: str) -> list[int]: ...
+
+    def lr_match(self) -> dict[str, dict[str, Any]]: ...
+
+
+def per_question(samples: pd.DataFrame) -> pd.Series:
+    return samples.groupby("id")["correct"].mean().astype(float)
+
+
+class FileStore:
+    """The pipeline's outputs, read by the path helpers of `tables`."""
+
+    def correct(self, run: str, step: int, bench: str, source: str) -> pd.Series:
+        path = (tables.suite_samples_path if source == "suite" else tables.curve_samples_path)(run, step, bench)
+        return per_question(pd.read_json(path, lines=True))
+
+    def flops(self, run: str, step: int) -> float:
+        return tables.cost_at(tables.metrics_path(run), step)[0]
+
+    def kl(self, run: str) -> pd.DataFrame:
+        return pd.read_csv(tables.kl_path(run))
+
+    def chosen(self, run: str) -> int:
+        return int(json.loads(Path(tables.chosen_path(run)).read_text())["step"])
+
+    def steps(self, run: str) -> list[int]:
+        return sorted(int(s) for s in pd.read_csv(tables.curve_path(run))["step"].unique())
+
+    def lr_match(self) -> dict[str, dict[str, Any]]:
+        return json.loads(Path(tables.LR_MATCH).read_text())
+
+
+@dataclass
+class MemoryStore:
+    """The same data as plain dicts (unit tests): correct[(run, step, bench, source)] = per-question Series."""
+
+    correct_: dict[tuple[str, int, str, str], pd.Series] = field(default_factory=dict)
+    flops_: dict[tuple[str, int], float] = field(default_factory=dict)
+    kl_: dict[str, pd.DataFrame] = field(default_factory=dict)
+    chosen_: dict[str, int] = field(default_factory=dict)
+    steps_: dict[str, list[int]] = field(default_factory=dict)
+    lr_match_: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def correct(self, run: str, step: int, bench: str, source: str) -> pd.Series:
+        return self.correct_[(run, step, bench, source)]
+
+    def flops(self, run: str, step: int) -> float:
+        return self.flops_[(run, step)]
+
+    def kl(self, run: str) -> pd.DataFrame:
+        return self.kl_[run]
+
+    def chosen(self, run: str) -> int:
+        return self.chosen_[run]
+
+    def steps(self, run: str) -> list[int]:
+        return self.steps_[run]
+
+    def lr_match(self) -> dict[str, dict[str, Any]]:
+        return self.lr_match_
+
+
+# ------------------------------------------------------------------------------------------------
+# the study's runs, as the claims name them
+
+
+@dataclass(frozen=True)
+class Point:
+    """One evaluation: a run at a step, from its full suite or its dev curve."""
+
+    run: str
+    step: int
+    source: str = "suite"
+
+
+class Study:
+    """Config-derived names of the runs the claims compare."""
+
+    def __init__(self, config: dict[str, Any]):
+        self.config = config
+        self.runs = expand_runs(config)
+        self.dev = config["dev_benchmark"]
+        self.benchmarks = list(config["benchmarks"])
+        self.small, self.large = tables.small_large(config)
+        self.students = config["experiments"]["main"]["students"]
+        self.scale = tables.scale(config)
+        self.save_every = config["training"]["save_every"]
+        self.paper = {t: tables.paper_reference(t).set_index("method") for t in (1, 2)}
+
+    def bench(self, names: list[str]) -> list[str]:
+        return [b for b in names if b in self.benchmarks]
+
+    def main(self, student: str) -> dict[str, str]:
+        """method -> run for the Table 1/2 runs of `student` (prefix runs as `opd_prefix_<L>`)."""
+        out = {}
+        for r in main_runs(self.config, student).values():
+            out[f"opd_prefix_{r.l_train}" if r.method == "opd_prefix" else r.method] = r.name
+        return out
+
+    def prefixes(self) -> list[int]:
+        return sorted(self.config["experiments"]["main"]["prefix_lengths"])
+
+    def longer_prefixes(self) -> list[int]:
+        """The paper's "longer lengths" (1024 / 2048 of 256..2048): the upper half of the prefix lengths."""
+        p = self.prefixes()
+        return p[len(p) // 2:]
+
+    def table(self, student: str) -> int:
+        return 1 + self.students.index(student)
+
+    def paper_method(self, method: str) -> str:
+        """Our method key -> the paper's row name in reference_results.csv."""
+        if method.startswith("opd_prefix_"):
+            return f"opd_prefix_{int(method.removeprefix('opd_prefix_')) * self.scale}"
+        return method
+
+    def base(self, student: str) -> Point:
+        return Point(tables.base_run(student), 0)
+
+    def gkd(self) -> dict[tuple[int, int, float], str]:
+        return tables.gkd_grid(self.config)
+
+    def lr_reference(self) -> str:
+        """Finding 5 compares every lower lr with the run at training.lr (else the largest lr of the sweep)."""
+        specs = lr_sweep_runs(self.config)
+        at_default = [n for n, r in specs.items() if r.lr == self.config["training"]["lr"]]
+        return at_default[0] if at_default else max(specs, key=lambda n: specs[n].lr)
+
+
+def paper_value(study: Study, student: str, method: str, bench: str) -> float:
+    ref = study.paper.get(study.table(student), pd.DataFrame())
+    name = study.paper_method(method)
+    return float(ref.loc[name, bench]) if name in ref.index and bench in ref.columns else float("nan")
+
+
+def _fmt(x: float, digits: int = 1) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+# ------------------------------------------------------------------------------------------------
+# comparisons
+
+
+def acc_diff(store: Store, a: Point, b: Point, benches: list[str]) -> tuple[float, float, float, str]:
+    """Macro accuracy difference a - b in points over `benches`, paired by question; (est, lo, hi, numbers)."""
+    vectors, parts = [], []
+    for bench in benches:
+        va, vb = aligned(store.correct(a.run, a.step, bench, a.source), store.correct(b.run, b.step, bench, b.source))
+        vectors.append(100 * (va - vb))
+        parts.append(f"{bench} {100 * va.mean():.1f} vs {100 * vb.mean():.1f}")
+    est, lo, hi = macro_ci(vectors)
+    return est, lo, hi, "; ".join(parts)
+
+
+def curve_mean(store: Store, run: str, bench: str) -> pd.Series:
+    """Per-question accuracy averaged over every saved checkpoint of a run's dev curve."""
+    frames = [store.correct(run, s, bench, "curve") for s in store.steps(run)]
+    return pd.concat(frames, axis=1).mean(axis=1)
+
+
+def claim_in_domain(study: Study, store: Store) -> list[Result]:
+    """Sec. 4.2 in-domain: prefix OPD at the longer lengths beats OPD - 10 steps on AIME-24 and AIME-25."""
+    out = []
+    for student in study.students:
+        m = study.main(student)
+        opd10 = Point(m["opd"], study.save_every)
+        for length in study.longer_prefixes():
+            key = f"opd_prefix_{length}"
+            p = Point(m[key], store.chosen(m[key]))
+            for bench in study.bench(HARD_IN_DOMAIN):
+                est, lo, hi, ours = acc_diff(store, p, opd10, [bench])
+                pp = paper_value(study, student, key, bench)
+                po = paper_value(study, student, "opd_10_steps", bench)  # the paper's limited-budget OPD row
+                out.append(Result("4.2 in-domain", f"{student}: prefix {length} (step {p.step}) - OPD {opd10.step} "
+                                  f"steps, {bench}", f"prefix OPD at the longer lengths beats OPD-10-steps on AIME; "
+                                  f"paper {_fmt(pp)} vs {_fmt(po)}", "accuracy difference (points)", est, lo, hi,
+                                  0.0, "above", ours))
+    return out
+
+
+def claim_beats_base(study: Study, store: Store) -> list[Result]:
+    """Sec. 4.2: prefix OPD (every length, dev-chosen step) beats the base model in-domain (macro average)."""
+    out = []
+    benches = study.bench(IN_DOMAIN)
+    for student in study.students:
+        m = study.main(student)
+        for length in study.prefixes():
+            key = f"opd_prefix_{length}"
+            p = Point(m[key], store.chosen(m[key]))
+            est, lo, hi, ours = acc_diff(store, p, study.base(student), benches)
+            paper = np.mean([paper_value(study, student, key, b) - paper_value(study, student, "base", b)
+                             for b in benches])
+            out.append(Result("4.2 beats base", f"{student}: prefix {length} - base, in-domain macro",
+                              f"prefix OPD improves in-domain over the base model; paper {_fmt(paper)} points",
+                              "macro accuracy difference (points)", est, lo, hi, 0.0, "above", ours))
+    return out
+
+
+def claim_out_of_domain(study: Study, store: Store) -> list[Result]:
+    """Sec. 4.2 out-of-domain: the large student's prefix OPD beats base OOD; the small student's shortest
+    prefix falls below base OOD (macro over GPQA and MMLU-Pro, dev-chosen steps)."""
+    benches = study.bench(OUT_OF_DOMAIN)
+    out = []
+    cases = [(study.large, length, "above") for length in study.prefixes()]
+    cases.append((study.small, study.prefixes()[0], "below"))
+    for student, length, direction in cases:
+        key = f"opd_prefix_{length}"
+        run = study.main(student)[key]
+        est, lo, hi, ours = acc_diff(store, Point(run, store.chosen(run)), study.base(student), benches)
+        paper = np.mean([paper_value(study, student, key, b) - paper_value(study, student, "base", b)
+                         for b in benches])
+        says = "above" if direction == "above" else "below"
+        out.append(Result("4.2 out-of-domain", f"{student}: prefix {length} - base, OOD macro",
+                          f"{student} student's prefix OPD is {says} base OOD; paper {_fmt(paper)} points",
+                          "macro accuracy difference (points)", est, lo, hi, 0.0, direction, ours))
+    return out
+
+
+def claim_schedule(study: Study, store: Store) -> list[Result]:
+    """Sec. 4.2 scheduling: scheduled prefix OPD is within MATCH_TOL points of full OPD (macro over all five
+    benchmarks, dev-chosen steps) and costs < FLOPS_FRACTION of its FLOPs (cumulative to the chosen steps)."""
+    out = []
+    benches = study.bench(tables.BENCH_COLUMNS)
+    for student in study.students:
+        m = study.main(student)
+        sched = Point(m["opd_schedule"], store.chosen(m["opd_schedule"]))
+        full = Point(m["opd"], store.chosen(m["opd"]))
+        est, lo, hi, ours = acc_diff(store, sched, full, benches)
+        paper = np.mean([paper_value(study, student, "opd_schedule", b) - paper_value(study, student, "opd", b)
+                         for b in benches])
+        out.append(Result("4.2 scheduling", f"{student}: schedule (step {sched.step}) - full OPD (step {full.step}), "
+                          "5-benchmark macro", f"schedule matches full OPD; paper {_fmt(paper)} points",
+                          "macro accuracy difference (points)", est, lo, hi, -MATCH_TOL, "above", ours))
+        f_sched, f_full = store.flops(sched.run, sched.step), store.flops(full.run, full.step)
+        ratio = f_sched / f_full
+        ref = study.paper.get(study.table(student), pd.DataFrame({"flops": []}))["flops"]
+        paper_ratio = ref.get("opd_schedule", np.nan) / ref.get("opd", np.nan)
+        out.append(Result("4.2 scheduling", f"{student}: FLOPs schedule / full OPD", "schedule uses < 50% of full "
+                          f"OPD's FLOPs; paper {_fmt(paper_ratio, 2)}", "FLOPs ratio (exact)", ratio, ratio, ratio,
+                          FLOPS_FRACTION, "below", f"{f_sched:.3g} / {f_full:.3g}"))
+    return out
+
+
+def claim_finding1(study: Study, store: Store) -> list[Result]:
+    """Finding 1. Early (first saved step): the shortest prefix gains more dev accuracy per FLOP than full OPD,
+    i.e. gain_p / F_p > gain_o / F_o, tested as gain_p - (F_p / F_o) gain_o > 0 (gains over the base model,
+    paired per question). Late (last saved step): the longest prefix and the schedule are at least as good as
+    the shortest prefix on dev (within AT_LEAST_TOL points)."""
+    out = []
+    dev = study.dev
+    shortest, longest = study.prefixes()[0], study.prefixes()[-1]
+    for student in study.students:
+        m = study.main(student)
+        base = study.base(student)
+        prefix, full = m[f"opd_prefix_{shortest}"], m["opd"]
+        step = study.save_every
+        vb, vp, vo = aligned(store.correct(base.run, 0, dev, "suite"), store.correct(prefix, step, dev, "curve"),
+                             store.correct(full, step, dev, "curve"))
+        fp, fo = store.flops(prefix, step), store.flops(full, step)
+        d = 100 * ((vp - vb) - (fp / fo) * (vo - vb))
+        est, lo, hi = macro_ci([d])
+        ours = (f"gain/FLOP prefix {100 * (vp - vb).mean() / fp:.3g} vs full {100 * (vo - vb).mean() / fo:.3g} "
+                f"points/FLOP (FLOPs {fp:.3g} vs {fo:.3g})")
+        out.append(Result("Finding 1 (early)", f"{student}: prefix {shortest} vs full OPD at step {step}, {dev}",
+                          "a short prefix gains more per FLOP early (8B: 5%->23.5% with 5.7e17 FLOPs vs full OPD "
+                          "2.7e19)", "prefix gain - (F_p/F_o) x full-OPD gain (points)", est, lo, hi, 0.0, "above",
+                          ours))
+        last = max(store.steps(m[f"opd_prefix_{shortest}"]))
+        short = Point(m[f"opd_prefix_{shortest}"], last, "curve")
+        for key, label in ((f"opd_prefix_{longest}", f"prefix {longest}"), ("opd_schedule", "schedule")):
+            est, lo, hi, ours = acc_diff(store, Point(m[key], last, "curve"), short, [dev])
+            out.append(Result("Finding 1 (late)", f"{student}: {label} - prefix {shortest} at step {last}, {dev}",
+                              "at the end a longer prefix / the schedule is at least as good as a short prefix",
+                              "accuracy difference (points)", est, lo, hi, -AT_LEAST_TOL, "above", ours))
+    return out
+
+
+def claim_tail_kl(study: Study, store: Store) -> list[Result]:
+    """Finding 2: the large student's diagnostic KL beyond the prefix (positions >= L) falls from the first to
+    the last log step. Finding 3: the small student's tail KL (positions >= l_max / 2) rises."""
+    log_steps = study.config["training"]["log_steps"]
+    first, last = min(log_steps), max(log_steps)
+    runs = tables.kl_prefix_runs(study.config, study.runs)
+    length = study.runs[runs[study.large]].l_train if study.large in runs else 0
+    out = []
+    cases = [("Finding 2", study.large, length, "below", f"positions >= L={length}",
+              "large student: KL beyond the prefix decreases with training (Fig. 5 down arrows)"),
+             ("Finding 3", study.small, study.config["training"]["l_max"] // 2, "above",
+              f"tail positions >= l_max/2 = {study.config['training']['l_max'] // 2}",
+              "small student: tail KL increases with training (Fig. 5 up arrow)")]
+    for claim, student, start, direction, where, paper in cases:
+        if student not in runs:
+            continue
+        est, lo, hi, n = kl_change(store.kl(runs[student]), first, last, start)
+        out.append(Result(claim, f"{student}: {runs[student]}, {where}, step {last} - step {first}", paper,
+                          "diagnostic KL change per token (nats)", est, lo, hi, 0.0, direction,
+                          f"{n} position bins" if n else "no diagnostic tokens there"))
+    return out
+
+
+def claim_seqkd_prefix(study: Study, store: Store) -> list[Result]:
+    """Finding 4.2: prefix SeqKD's dev accuracy at its dev-chosen step is not above the base model's by more
+    than NO_GAIN_TOL points."""
+    out = []
+    dev = study.dev
+    for run, spec in seqkd_prefix_runs(study.config).items():
+        step = store.chosen(run)
+        est, lo, hi, ours = acc_diff(store, Point(run, step, "curve"), study.base(spec.student), [dev])
+        out.append(Result("Finding 4.2", f"{run} (lr {spec.lr:.0e}, step {step}) - base, {dev}",
+                          "prefix SeqKD does not improve over its start (it harms or slows the decrease)",
+                          "accuracy difference (points)", est, lo, hi, NO_GAIN_TOL, "below", ours))
+    return out
+
+
+def claim_lr(study: Study, store: Store) -> list[Result]:
+    """Finding 5: at matched dev accuracy (Table 4), a lower lr is not better OOD than the reference lr by more
+    than NO_GAIN_TOL points (macro over GPQA and MMLU-Pro)."""
+    match = store.lr_match()
+    specs = lr_sweep_runs(study.config)
+    ref = study.lr_reference()
+    benches = study.bench(OUT_OF_DOMAIN)
+    paper = tables.paper_ablations(4).query("method != 'base'").sort_values("lr", ascending=False)
+    paper_ref = paper[["mmlu_pro", "gpqa"]].iloc[0].mean() if not paper.empty else float("nan")
+    out = []
+    for i, (run, spec) in enumerate(sorted(specs.items(), key=lambda kv: -kv[1].lr)):
+        if run == ref or spec.lr > specs[ref].lr:
+            continue
+        p_low = paper[["mmlu_pro", "gpqa"]].iloc[i].mean() if i < len(paper) else float("nan")
+        est, lo, hi, ours = acc_diff(store, Point(run, match[run]["step"]), Point(ref, match[ref]["step"]), benches)
+        out.append(Result("Finding 5", f"lr {spec.lr:.0e} (step {match[run]['step']}) - lr {specs[ref].lr:.0e} "
+                          f"(step {match[ref]['step']}), OOD macro", "a lower lr does not improve OOD at matched dev "
+                          f"accuracy; paper {_fmt(p_low - paper_ref)} points", "macro accuracy difference (points)",
+                          est, lo, hi, NO_GAIN_TOL, "below", ours))
+    return out
+
+
+def gkd_lr(study: Study, store: Store) -> float:
+    """The GKD learning rate Sec. 5.3 reports (tables.gkd_chosen_lr on the dev-chosen accuracies)."""
+    dev_at_chosen = {run: float(store.correct(run, store.chosen(run), study.dev, "curve").mean())
+                     for run in gkd_runs(study.config)}
+    return tables.gkd_chosen_lr(study.config, dev_at_chosen)
+
+
+def claim_gkd(study: Study, store: Store) -> list[Result]:
+    """Sec. 5.3 at the chosen GKD lr, on dev accuracy averaged over every saved checkpoint ("consistent",
+    "stable"): (i) on-policy reverse KL beats the other three; (ii) on-policy forward KL beats base but is
+    below on-policy reverse KL; (iii) off-policy forward KL is below base."""
+    dev = study.dev
+    lr = gkd_lr(study, store)
+    grid = {(lam, beta): run for (lam, beta, run_lr), run in study.gkd().items() if run_lr == lr}
+    student = study.config["experiments"]["gkd"]["student"]
+    base = store.correct(tables.base_run(student), 0, dev, "suite")
+    mean = {k: curve_mean(store, run, dev) for k, run in grid.items()}
+    names = {(1, 1): "on-policy reverse", (1, 0): "on-policy forward", (0, 1): "off-policy reverse",
+             (0, 0): "off-policy forward"}
+
+    def row(claim: str, a: pd.Series, b: pd.Series, subject: str, paper: str, direction: str) -> Result:
+        va, vb = aligned(a, b)
+        est, lo, hi = macro_ci([100 * (va - vb)])
+        return Result(claim, f"{subject} (lr {lr:.0e}), {dev}", paper, "curve-mean accuracy difference (points)",
+                      est, lo, hi, 0.0, direction, f"{100 * va.mean():.1f} vs {100 * vb.mean():.1f}")
+
+    out = [row("5.3 (i)", mean[(1, 1)], mean[k], f"{names[(1, 1)]} - {names[k]}",
+               "on-policy reverse KL is the strongest GKD setting", "above") for k in ((1, 0), (0, 1), (0, 0))]
+    out.append(row("5.3 (ii)", mean[(1, 0)], base, f"{names[(1, 0)]} - base", "on-policy forward KL beats base",
+                   "above"))
+    out.append(row("5.3 (ii)", mean[(1, 0)], mean[(1, 1)], f"{names[(1, 0)]} - {names[(1, 1)]}",
+                   "... but is below on-policy reverse KL", "below"))
+    out.append(row("5.3 (iii)", mean[(0, 0)], base, f"{names[(0, 0)]} - base", "off-policy forward KL falls below "
+                   "base", "below"))
+    return out
+
+
+def claim_windows(study: Study, store: Store) -> list[Result]:
+    """Table 3: at the last of experiments.windows.steps the prefix window beats every other window on dev."""
+    rows = tables.window_rows(study.config, study.runs)
+    step = study.config["experiments"]["windows"]["steps"][-1]
+    paper = tables.paper_ablations(3)
+    paper_at = paper[paper["step"] == 30].set_index("method")["aime24"]
+    (prefix_method, prefix), windows = rows[1], rows[2:]
+    out = []
+    for method, run in windows:
+        est, lo, hi, ours = acc_diff(store, Point(prefix, step, "curve"), Point(run, step, "curve"), [study.dev])
+        pv = paper_at.get(prefix_method, np.nan) - paper_at.get(method, np.nan)
+        out.append(Result("Table 3 ordering", f"{prefix_method} - {method} at step {step}, {study.dev}",
+                          f"the prefix window is best among the windows; paper {_fmt(pv)} points at step 30",
+                          "accuracy difference (points)", est, lo, hi, 0.0, "above", ours))
+    return out
+
+
+CLAIMS = [claim_in_domain, claim_beats_base, claim_out_of_domain, claim_schedule, claim_finding1, claim_tail_kl,
+          claim_seqkd_prefix, claim_lr, claim_gkd, claim_windows]
+
+
+def evaluate(config: dict[str, Any], store: Store) -> list[Result]:
+    study = Study(config)
+    return [r for claim in CLAIMS for r in claim(study, store)]
+
+
+# ------------------------------------------------------------------------------------------------
+# what the claims read (the workflow's inputs)
+
+
+def chosen_runs(config: dict[str, Any]) -> list[str]:
+    """Runs whose dev-chosen step some claim uses."""
+    names = [n for s in config["experiments"]["main"]["students"] for n in main_runs(config, s)]
+    return list(dict.fromkeys(names + list(seqkd_prefix_runs(config)) + list(gkd_runs(config))))
+
+
+def curve_runs(config: dict[str, Any]) -> list[str]:
+    """Runs whose per-sample dev curve some claim reads."""
+    runs = expand_runs(config)
+    names = [n for s in config["experiments"]["main"]["students"] for n in main_runs(config, s)]
+    names += list(seqkd_prefix_runs(config)) + list(gkd_runs(config))
+    names += [run for _m, run in tables.window_rows(config, runs)]
+    return list(dict.fromkeys(names))
+
+
+def suite_points(config: dict[str, Any], chosen: dict[str, int], match: dict[str, dict[str, Any]]
+                 ) -> list[tuple[str, int]]:
+    """(run, step) of every full-suite evaluation the claims read."""
+    study = Study(config)
+    points = []
+    for student in study.students:
+        m = study.main(student)
+        points += [(tables.base_run(student), 0), (m["opd"], study.save_every)]
+        points += [(run, chosen[run]) for key, run in m.items() if key != "seqkd"]
+    points += [(tables.base_run(s.student), 0) for s in seqkd_prefix_runs(config).values()]
+    points.append((tables.base_run(config["experiments"]["gkd"]["student"]), 0))
+    points += [(run, m["step"]) for run, m in match.items()]
+    return list(dict.fromkeys(points))
+
+
+def inputs(config: dict[str, Any], chosen: dict[str, int], match: dict[str, dict[str, Any]]) -> list[str]:
+    """Every file `evaluate(config, FileStore())` reads."""
+    runs = expand_runs(config)
+    files = [tables.suite_samples_path(run, step, b) for run, step in suite_points(config, chosen, match)
+             for b in config["benchmarks"]]
+    for run in curve_runs(config):
+        files += [tables.curve_path(run), f"results/eval/{run}/curve"]
+    files += [tables.chosen_path(run) for run in chosen_runs(config)]
+    files += [tables.metrics_path(n) for s in config["experiments"]["main"]["students"] for n in main_runs(config, s)]
+    files += [tables.kl_path(run) for run in tables.kl_prefix_runs(config, runs).values()]
+    files.append(tables.LR_MATCH)
+    return list(dict.fromkeys(files))
+
+
+# ------------------------------------------------------------------------------------------------
+# output
+
+
+def summary(results: list[Result]) -> pd.DataFrame:
+    """One verdict per claim: holds if every comparison holds, does not hold if any fails, else inconclusive."""
+    frame = pd.DataFrame([asdict(r) for r in results])
+    rows = []
+    for claim, group in frame.groupby("claim", sort=False):
+        v = set(group["verdict"])
+        overall = FAILS if FAILS in v else HOLDS if v == {HOLDS} else INCONCLUSIVE
+        rows.append({"claim": claim, "comparisons": len(group), "holds": int((group["verdict"] == HOLDS).sum()),
+                     "verdict": overall})
+    return pd.DataFrame(rows)
+
+
+def to_markdown(results: list[Result], config: dict[str, Any]) -> str:
+    lines = ["# Findings: the paper's claims checked on this run", "",
+             f"World: `{config['world']}`. Each row is one comparison fixed in `src/prefix_opd/findings.py`. CI: 95% "
+             f"percentile bootstrap over questions ({N_BOOT} resamples; paired across the compared checkpoints, "
+             "stratified by benchmark for macro averages; KL rows resample position bins). Verdict: **holds** when "
+             "the CI lies wholly on the claimed side of the threshold, **does not hold** when wholly on the other "
+             "side, *inconclusive* when it straddles. Accuracies in percentage points; the dev-set (AIME-24 role) "
+             "comparisons at dev-chosen checkpoints share the paper's selection bias.", "", "## Per claim", "",
+             "| claim | comparisons | hold | verdict |", "|---|---|---|---|"]
+    for _, r in summary(results).iterrows():
+        lines.append(f"| {r['claim']} | {r['comparisons']} | {r['holds']} | {_verdict_md(r['verdict'])} |")
+    lines += ["", "## Comparisons", "", "| claim | comparison | paper says | our numbers | statistic: estimate "
+              "[95% CI] | claimed | verdict |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        sign = ">" if r.direction == "above" else "<"
+        lines.append(f"| {r.claim} | {r.subject} | {r.paper} | {r.ours} | {r.statistic}: {_num(r.estimate)} "
+                     f"[{_num(r.lo)}, {_num(r.hi)}] | {sign} {_num(r.threshold)} | {_verdict_md(r.verdict)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _num(x: float) -> str:
+    if not np.isfinite(x):
+        return "n/a"
+    return f"{x:.3g}" if abs(x) < 0.01 and x != 0 else f"{x:.2f}"
+
+
+def _verdict_md(v: str) -> str:
+    return f"**{v}**" if v != INCONCLUSIVE else f"*{v}*"
+
+
+def write(results: list[Result], config: dict[str, Any], md: str, csv: str) -> None:
+    Path(md).parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([asdict(r) for r in results]).to_csv(csv, index=False)
+    Path(md).write_text(to_markdown(results, config))
+
+
+def run(config: dict[str, Any], md: str, csv: str) -> None:
+    """Evaluate every claim on the pipeline's outputs and write the findings table."""
+    write(evaluate(config, FileStore()), config, md, csv)

@@ -1,0 +1,206 @@
+"""The findings' predicates on synthetic numbers: each claim holds on data that agrees with the paper, and
+perturbing the data the claim reads flips its verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from prefix_opd import findings, tables
+from prefix_opd.findings import FAILS, HOLDS, INCONCLUSIVE
+
+ROOT = Path(__file__).resolve().parents[1]
+N_QUESTIONS = 60
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def questions(p: float, bench: str, n: int = N_QUESTIONS) -> pd.Series:
+    """Per-question accuracy: the first round(p * n) questions right, the rest wrong."""
+    return pd.Series((np.arange(n) < round(p * n)).astype(float), index=[f"{bench}-{i:04d}" for i in range(n)])
+
+
+class Synthetic:
+    """A Store whose accuracies come from rules of the form (run substring, bench or None) -> p; the last
+    matching rule wins, so a test perturbs the data by appending one rule."""
+
+    def __init__(self, config: dict[str, Any]):
+        self.config = config
+        self.rules: list[tuple[str, str | None, float]] = [("", None, 0.3)]
+        self.flops_: dict[str, float] = {}
+        self.kl_: dict[str, pd.DataFrame] = {}
+        self.step_rules: list[tuple[str, int, float]] = []  # (run substring, step, p) on the dev curve
+
+    def set(self, run_part: str, p: float, bench: str | None = None) -> Synthetic:
+        self.rules.append((run_part, bench, p))
+        return self
+
+    def correct(self, run: str, step: int, bench: str, source: str) -> pd.Series:
+        p = next(p for part, b, p in reversed(self.rules) if part in run and b in (None, bench))
+        for part, s, q in self.step_rules:
+            if part in run and s == step and source == "curve":
+                p = q
+        return questions(p, bench)
+
+    def flops(self, run: str, step: int) -> float:
+        return self.flops_.get(run, 1e6 if "prefix" in run else 1e7) * step
+
+    def kl(self, run: str) -> pd.DataFrame:
+        return self.kl_[run]
+
+    def chosen(self, run: str) -> int:
+        return self.config["training"]["steps"]
+
+    def steps(self, run: str) -> list[int]:
+        t = self.config["training"]
+        return list(range(t["save_every"], t["steps"] + 1, t["save_every"]))
+
+    def lr_match(self) -> dict[str, dict[str, Any]]:
+        return {run: {"step": 10, "dev_mean_at_k": 0.3, "target": 0.3}
+                for run in tables.lr_runs(self.config)}
+
+
+def kl_frame(first: int, last: int, before: float, after: float, bins: range) -> pd.DataFrame:
+    rows = []
+    for step, value in ((first, before), (last, after)):
+        for i, b in enumerate(bins):
+            rows.append({"step": step, "source": "diagnostic", "bin_start": b, "bin_end": b + 4,
+                         "kl_mean": value + 0.01 * (i % 3), "n_tokens": 8})
+    return pd.DataFrame(rows)
+
+
+def paper_like(config: dict[str, Any]) -> Synthetic:
+    """Numbers that agree with every claim of the paper."""
+    s = Synthetic(config)
+    s.set("-base", 0.2)
+    s.set("-opd", 0.5)  # full OPD
+    s.set("-opd_prefix", 0.6).set("-opd_schedule", 0.6)
+    s.set("-opd_window", 0.3)
+    s.flops_.update({f"{student}-opd_schedule": 4e6 for student in ("small", "large")})
+    s.set("large-opd_prefix", 0.6, "gpqa").set("large-opd_prefix", 0.6, "mmlu_pro")
+    s.set("small-opd_prefix4", 0.1, "gpqa").set("small-opd_prefix4", 0.1, "mmlu_pro")
+    s.set("-seqkd_prefix", 0.1)
+    s.set("-gkd4-lam1-beta1", 0.6).set("-gkd4-lam1-beta0", 0.4).set("-gkd4-lam0-beta1", 0.3)
+    s.set("-gkd4-lam0-beta0", 0.1)
+    s.set("-lr", 0.4, "gpqa").set("-lr", 0.4, "mmlu_pro")  # lower lrs: worse OOD than the reference lr
+    opd_steps = s.steps("x")
+    s.step_rules += [("-opd", opd_steps[0], 0.3), ("-opd_prefix", opd_steps[0], 0.4)]
+    log = config["training"]["log_steps"]
+    length = config["experiments"]["windows"]["prefix"]
+    runs = tables.kl_prefix_runs(config, findings.expand_runs(config))
+    s.kl_[runs["large"]] = kl_frame(min(log), max(log), 0.5, 0.3, range(0, 256, 4))
+    s.kl_[runs["small"]] = kl_frame(min(log), max(log), 0.3, 0.5, range(0, 256, 4))
+    assert length < 256
+    return s
+
+
+def verdicts(config: dict[str, Any], store: Synthetic, claim: str) -> set[str]:
+    return {r.verdict for r in findings.evaluate(config, store) if r.claim == claim}
+
+
+def test_verdict_rule():
+    assert findings.verdict(0.1, 0.5, 0.0, "above") == HOLDS
+    assert findings.verdict(-0.5, -0.1, 0.0, "above") == FAILS
+    assert findings.verdict(0.0, 0.0, 0.0, "above") == FAILS  # no gain is not a gain
+    assert findings.verdict(-0.1, 0.1, 0.0, "above") == INCONCLUSIVE
+    assert findings.verdict(-0.5, -0.1, 0.0, "below") == HOLDS
+    assert findings.verdict(0.1, 0.5, 0.0, "below") == FAILS
+    assert findings.verdict(float("nan"), float("nan"), 0.0, "below") == INCONCLUSIVE
+    with pytest.raises(ValueError, match="Unknown direction"):
+        findings.verdict(0, 1, 0, "sideways")
+
+
+def test_macro_ci_is_paired_and_stratified():
+    a = np.array([1.0, 0.0, 1.0, 0.0])
+    est, lo, hi = findings.macro_ci([a - a, a - a])
+    assert est == lo == hi == 0.0  # paired: identical evaluations differ by exactly nothing
+    est, lo, hi = findings.macro_ci([np.ones(10), np.zeros(30)])
+    assert est == lo == hi == 0.5  # macro: each benchmark weighs the same, whatever its size
+    assert np.isnan(findings.macro_ci([np.array([])])[0])
+
+
+def test_every_claim_holds_on_paper_like_numbers(config):
+    results = findings.evaluate(config, paper_like(config))
+    failing = [(r.claim, r.subject, r.verdict, r.estimate, r.lo, r.hi) for r in results if r.verdict != HOLDS]
+    assert not failing
+    claims = {r.claim for r in results}
+    assert claims == {"4.2 in-domain", "4.2 beats base", "4.2 out-of-domain", "4.2 scheduling", "Finding 1 (early)",
+                      "Finding 1 (late)", "Finding 2", "Finding 3", "Finding 4.2", "Finding 5", "5.3 (i)", "5.3 (ii)",
+                      "5.3 (iii)", "Table 3 ordering"}
+
+
+@pytest.mark.parametrize("claim, perturb", [
+    ("4.2 in-domain", lambda s: s.set("-opd_prefix", 0.2, "aime25")),  # prefix below OPD-10 on AIME-25
+    ("4.2 beats base", lambda s: s.set("-base", 0.9)),
+    ("4.2 out-of-domain", lambda s: s.set("small-opd_prefix4", 0.6, "gpqa").set("small-opd_prefix4", 0.6,
+                                                                                 "mmlu_pro")),
+    ("4.2 scheduling", lambda s: s.set("-opd_schedule", 0.3)),  # 20 points below full OPD
+    ("4.2 scheduling", lambda s: s.flops_.update({f"{st}-opd_schedule": 1e7 for st in ("small", "large")})),
+    ("Finding 1 (early)", lambda s: s.step_rules.append(("-opd_prefix4", s.steps("x")[0], 0.2))),
+    ("Finding 1 (late)", lambda s: s.set("-opd_prefix32", 0.2)),
+    ("Finding 4.2", lambda s: s.set("-seqkd_prefix", 0.6)),
+    ("Finding 5", lambda s: s.set("-lr", 0.9, "gpqa").set("-lr", 0.9, "mmlu_pro")),
+    ("5.3 (i)", lambda s: s.set("-gkd4-lam0-beta1", 0.8)),
+    ("5.3 (ii)", lambda s: s.set("-gkd4-lam1-beta0", 0.1)),
+    ("5.3 (iii)", lambda s: s.set("-gkd4-lam0-beta0", 0.5)),
+    ("Table 3 ordering", lambda s: s.set("large-opd_window16_32", 0.9)),
+])
+def test_perturbation_flips_verdict(config, claim, perturb):
+    store = paper_like(config)
+    assert verdicts(config, store, claim) == {HOLDS}
+    perturb(store)
+    assert FAILS in verdicts(config, store, claim)
+
+
+def test_tail_kl_flips(config):
+    store = paper_like(config)
+    runs = tables.kl_prefix_runs(config, findings.expand_runs(config))
+    log = config["training"]["log_steps"]
+    assert verdicts(config, store, "Finding 2") == verdicts(config, store, "Finding 3") == {HOLDS}
+    store.kl_[runs["large"]] = kl_frame(min(log), max(log), 0.3, 0.5, range(0, 256, 4))  # KL rises
+    store.kl_[runs["small"]] = kl_frame(min(log), max(log), 0.5, 0.3, range(0, 256, 4))  # tail KL falls
+    assert verdicts(config, store, "Finding 2") == verdicts(config, store, "Finding 3") == {FAILS}
+
+
+def test_noise_makes_a_small_difference_inconclusive(config):
+    """One question's worth of difference out of 60 is within the bootstrap noise."""
+    store = paper_like(config)
+    store.set("-base", 0.6).set("-base", 0.6 - 1 / N_QUESTIONS, "math500")  # prefix OPD 0.6 everywhere
+    assert INCONCLUSIVE in verdicts(config, store, "4.2 beats base")
+
+
+def test_no_tail_tokens_is_inconclusive(config):
+    store = paper_like(config)
+    runs = tables.kl_prefix_runs(config, findings.expand_runs(config))
+    log = config["training"]["log_steps"]
+    store.kl_[runs["small"]] = kl_frame(min(log), max(log), 0.3, 0.5, range(0, 64, 4))  # short rollouts only
+    assert verdicts(config, store, "Finding 3") == {INCONCLUSIVE}
+
+
+def test_write_outputs(config, tmp_path):
+    results = findings.evaluate(config, paper_like(config))
+    findings.write(results, config, str(tmp_path / "findings.md"), str(tmp_path / "findings.csv"))
+    frame = pd.read_csv(tmp_path / "findings.csv")
+    assert len(frame) == len(results) and set(frame["verdict"]) == {HOLDS}
+    md = (tmp_path / "findings.md").read_text()
+    assert "| Finding 5 |" in md and "[95% CI]" in md
+
+
+def test_inputs_cover_every_claim(config):
+    """The workflow's input list names the suites at the chosen and matched steps and every curve read."""
+    chosen = dict.fromkeys(findings.chosen_runs(config), 60)
+    match = {run: {"step": 20} for run in tables.lr_runs(config)}
+    files = set(findings.inputs(config, chosen, match))
+    assert tables.suite_samples_path("large-base", 0, "gpqa") in files
+    assert tables.suite_samples_path("small-opd", config["training"]["save_every"], "aime24") in files
+    assert tables.suite_samples_path("large-opd_prefix16-lr2e-4", 20, "mmlu_pro") in files
+    assert "results/eval/small-gkd4-lam0-beta0-lr2e-4/curve" in files
+    assert tables.LR_MATCH in files

@@ -1,0 +1,135 @@
+"""The lock-based GPU allocator: concurrent jobs never share a GPU, a killed job frees its GPUs,
+asking for too many fails clearly, and under Slurm the scheduler's assignment is kept.
+
+PREFIX_OPD_GPU_COUNT=4 stands in for a 4-GPU machine; every test uses its own lock folder.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+from itertools import combinations
+from pathlib import Path
+
+import pytest
+
+from prefix_opd import gpus
+
+N_GPUS = 4
+CTX = mp.get_context("fork")  # children inherit the monkeypatched environment
+
+
+@pytest.fixture(autouse=True)
+def four_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFIX_OPD_GPU_COUNT", str(N_GPUS))
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+def _hold(lock_dir: str, n: int, hold_s: float, queue) -> None:
+    with gpus.acquire(n, Path(lock_dir)) as ids:
+        start = time.time()
+        time.sleep(hold_s)
+        end = time.time()
+    queue.put((os.getpid(), ids, start, end))
+
+
+def _hold_forever(lock_dir: str, n: int, queue) -> None:
+    with gpus.acquire(n, Path(lock_dir)) as ids:
+        queue.put(ids)
+        time.sleep(3600)
+
+
+def _acquire_and_report(lock_dir: str, n: int, queue) -> None:
+    with gpus.acquire(n, Path(lock_dir)) as ids:
+        queue.put((ids, time.time()))
+
+
+def test_concurrent_jobs_never_share_a_gpu(tmp_path: Path) -> None:
+    queue = CTX.Queue()
+    procs = [CTX.Process(target=_hold, args=(str(tmp_path), 2, 1.0, queue)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    records = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=10)
+        assert p.exitcode == 0
+
+    for _, ids, _, _ in records:
+        assert len(ids) == 2 and len(set(ids)) == 2 and all(0 <= g < N_GPUS for g in ids), ids
+    overlapping = 0
+    for (pa, ia, sa, ea), (pb, ib, sb, eb) in combinations(records, 2):
+        if sa < eb and sb < ea:  # both held GPUs at the same time
+            overlapping += 1
+            assert not set(ia) & set(ib), f"processes {pa} and {pb} held GPU(s) {set(ia) & set(ib)} at once"
+    # 4 GPUs / 2 each: two jobs run side by side, so the check above saw real concurrency
+    assert overlapping >= 1, f"no two jobs ever held GPUs at the same time: {records}"
+    # and nobody waited for a GPU that was free: at most 2 holders at any moment, never 3
+    for (_, _, sa, ea), (_, _, sb, eb), (_, _, sc, ec) in combinations(records, 3):
+        assert not (max(sa, sb, sc) < min(ea, eb, ec)), "three 2-GPU jobs held GPUs at once on 4 GPUs"
+
+
+def test_asking_for_more_gpus_than_exist_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError) as err:
+        with gpus.acquire(N_GPUS + 1, tmp_path):
+            pass
+    msg = str(err.value)
+    assert str(N_GPUS + 1) in msg and f"{N_GPUS} GPUs" in msg, msg
+    assert "training.gpus" in msg, f"the message should say which setting to lower: {msg}"
+    assert not list(tmp_path.glob("gpu*.lock")), "no GPU should be locked by a refused request"
+
+
+def test_gpus_of_a_killed_job_are_released(tmp_path: Path) -> None:
+    queue = CTX.Queue()
+    holder = CTX.Process(target=_hold_forever, args=(str(tmp_path), N_GPUS, queue))
+    holder.start()
+    try:
+        assert sorted(queue.get(timeout=30)) == list(range(N_GPUS))
+        waiter_q = CTX.Queue()
+        waiter = CTX.Process(target=_acquire_and_report, args=(str(tmp_path), 2, waiter_q))
+        waiter.start()
+        time.sleep(1.5)
+        assert waiter_q.empty(), "a second job got GPUs while all of them were held"
+        killed_at = time.time()
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.join(timeout=10)
+        assert holder.exitcode == -signal.SIGKILL
+        ids, got_at = waiter_q.get(timeout=15)
+        assert len(ids) == 2 and got_at >= killed_at
+        waiter.join(timeout=10)
+        assert waiter.exitcode == 0
+        # and every GPU is free again afterwards
+        with gpus.acquire(N_GPUS, tmp_path) as all_ids:
+            assert all_ids == list(range(N_GPUS))
+    finally:
+        if holder.is_alive():
+            os.kill(holder.pid, signal.SIGKILL)
+
+
+def test_slurm_assignment_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+
+    def no_locks(*args, **kwargs):
+        raise AssertionError("under Slurm the allocator must not pick GPUs itself")
+
+    monkeypatch.setattr(gpus, "acquire", no_locks)
+    with gpus.gpu_lease(2) as device:
+        assert device == "cuda"
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == "2,3"
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "2,3"
+
+
+def test_without_slurm_the_lease_sets_visible_devices(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    real_acquire = gpus.acquire
+    monkeypatch.setattr(gpus, "acquire", lambda n: real_acquire(n, tmp_path))
+    with gpus.gpu_lease(2) as device:
+        assert device == "cuda"
+        visible = [int(g) for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",")]
+        assert len(visible) == 2 and len(set(visible)) == 2 and set(visible) <= set(range(N_GPUS))
+        with real_acquire(N_GPUS - 2, tmp_path) as rest:  # the other two are still free
+            assert not set(rest) & set(visible)
+    with gpus.gpu_lease(0) as device:
+        assert device == "cpu"

@@ -1,0 +1,35 @@
+# Input functions of the aggregation rules (aggregate.smk): which files each table, figure and the
+# findings read, with the dev-chosen and lr-matched checkpoints resolved from their Snakemake checkpoints.
+from prefix_opd import figures, findings
+
+FIGURES = ["fig2", "fig4", "fig5", "fig6", "fig7", "fig8"]  # fig3 also needs rule teacher_prefix_probe
+
+
+def main_table_inputs(wildcards):
+    """The suite summaries and metrics every row of Table 1 / 2 reads (chosen steps resolved)."""
+    student = STUDENTS_BY_TABLE[int(wildcards.table)]
+    rows = tables.main_rows(config, student)
+    chosen = {r.run: chosen_step(r.run) for r in rows if r.step == tables.CHOSEN}
+    return {
+        "summaries": [suite_summary(r.run, tables.resolve_step(r, chosen)) for r in rows],
+        "metrics": [f"results/runs/{r.run}/metrics.csv" for r in rows if r.method != "base"],
+        "chosen": [f"results/eval/{run}/chosen.json" for run in chosen],
+    }
+
+
+def lr_match():
+    """{run: {step, dev_mean_at_k, target}} from the match_lr checkpoint."""
+    return json.loads(Path(checkpoints.match_lr.get().output[0]).read_text())
+
+
+def lr_table_inputs(wildcards):
+    """Table 4 reads the full suite of the base model and of each lr's matched checkpoint."""
+    student = config["experiments"]["lr_sweep"]["student"]
+    points = [(base_run(student), 0)] + [(run, m["step"]) for run, m in lr_match().items()]
+    return {"match": tables.LR_MATCH, "summaries": [suite_summary(run, step) for run, step in points]}
+
+
+def findings_inputs(wildcards):
+    """Every file the claims read: dev-chosen and lr-matched checkpoints resolved from their checkpoints."""
+    chosen = {run: chosen_step(run) for run in findings.chosen_runs(config)}
+    return findings.inputs(config, chosen, lr_match())
