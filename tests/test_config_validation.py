@@ -6,11 +6,16 @@ need a key *absent* delete it from the copy's config/config.yaml for that case o
 
 Snakemake runs for real (not `-n`) in a private copy of the repo: if a bad config slipped through,
 the first jobs would start and write under results/, which the test catches (a dry run writes
-nothing either way, so it could not tell). A case that is not caught is killed after a few seconds.
+nothing either way, so it could not tell); the run is killed as soon as results/ gets a file.
+
+Time limit: 10 s of wall-clock time. On an oversubscribed machine (load average above the core
+count: parallel CI jobs) wall-clock time measures the neighbours, so there the same 10 s limit
+applies to the CPU time of Snakemake and its children instead, which the load does not inflate.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +26,7 @@ import yaml
 from workflow_helpers import copy_repo, files_under, run_snakemake, write_yaml
 
 TIME_LIMIT_S = 10.0
-KILL_AFTER_S = 15.0
+KILL_AFTER_S = 90.0
 ERROR_WORDS = ("invalid", "error", "not", "must", "unknown", "missing", "exceed", "longer", "unexpected",
                "does not", "more than", "required", "less than", "duplicate", "both named")
 
@@ -117,7 +122,15 @@ def _clean(copy: Path) -> None:
 
 def _run_case(copy: Path, bad: Path, case: Case):
     return run_snakemake(copy, "--cores", "1", "--configfile", "config/ci.yaml", str(bad), *case.args,
-                         timeout=KILL_AFTER_S)
+                         timeout=KILL_AFTER_S, stop_when=lambda: bool(files_under(copy / "results")))
+
+
+def _overloaded() -> bool:
+    return os.getloadavg()[0] > (os.cpu_count() or 1)
+
+
+def _slow(res) -> bool:
+    return res.cpu >= TIME_LIMIT_S or (res.elapsed >= TIME_LIMIT_S and not _overloaded())
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -134,7 +147,7 @@ def test_invalid_config_fails_fast_naming_the_key(case: Case, repo_copy: Path, t
             config_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
         res = _run_case(repo_copy, bad, case)
         created = files_under(repo_copy / "results")
-        if res.elapsed >= TIME_LIMIT_S and res.returncode != 0 and not res.timed_out and not created:
+        if _slow(res) and res.returncode != 0 and not res.timed_out and not created:
             res = _run_case(repo_copy, bad, case)  # once more: a loaded CI machine, not the check, was slow
             created = files_under(repo_copy / "results")
     finally:
@@ -142,13 +155,16 @@ def test_invalid_config_fails_fast_naming_the_key(case: Case, repo_copy: Path, t
         _clean(repo_copy)
 
     context = f"\n--- snakemake output (last lines) ---\n{res.tail(40)}"
-    assert not res.timed_out, f"{case.id}: not rejected; the workflow ran for {KILL_AFTER_S} s{context}"
+    assert not res.timed_out, f"{case.id}: no verdict after {KILL_AFTER_S} s{context}"
+    assert not created and not res.stopped, (
+        f"{case.id}: not rejected before jobs ran; they wrote {[str(p) for p in created[:5]]}{context}")
     assert res.returncode != 0, f"{case.id}: the invalid config was accepted (exit 0){context}"
-    assert not created, f"{case.id}: jobs ran before the config was rejected: {created[:5]}{context}"
     hits = naming_lines(res.output, case)
     assert hits, (f"{case.id}: no error line names the key '{case.key}' (or {bracket_form(case.key)!r}"
                   f"{', ' + ', '.join(map(repr, case.also)) if case.also else ''}){context}")
-    assert res.elapsed < TIME_LIMIT_S, f"{case.id}: rejected after {res.elapsed:.1f} s (limit {TIME_LIMIT_S} s)"
+    assert res.cpu < TIME_LIMIT_S, f"{case.id}: rejection took {res.cpu:.1f} s of CPU (limit {TIME_LIMIT_S} s)"
+    if not _overloaded():
+        assert res.elapsed < TIME_LIMIT_S, f"{case.id}: rejected after {res.elapsed:.1f} s (limit {TIME_LIMIT_S} s)"
 
 
 def test_valid_ci_config_is_accepted(repo_copy: Path) -> None:

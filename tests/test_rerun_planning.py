@@ -162,4 +162,5 @@ def test_editing_the_table_code_reruns_only_aggregation(done: Path, tmp_path: Pa
         plan = plan_with(done, tmp_path)
     assert plan.jobs, "editing tables.py planned nothing (tables are not rebuilt)"
     assert "main_table" in plan.rules, fmt_jobs(plan.jobs)
-    assert not plan.rules & upstream_rules(done), f"editing tables.py reruns training or evaluation:\n{fmt_jobs(plan.jobs)}"
+    assert not plan.rules & upstream_rules(done), (
+        f"editing tables.py reruns training or evaluation:\n{fmt_jobs(plan.jobs)}")

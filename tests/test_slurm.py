@@ -137,7 +137,8 @@ def test_slurm_env_reaches_jobs(slurm_node: str, workspace: Path) -> None:
                f"srun {sys.executable} -c 'import prefix_opd, os; print(prefix_opd.__file__); "
                "print(os.environ[\"SLURM_JOB_ID\"])'",
                env=_env(workspace), cwd=workspace, timeout=120)
-    assert proc.returncode == 0, f"sbatch failed: {proc.stdout}\n{proc.stderr}\n{out.read_text() if out.exists() else ''}"
+    job_out = out.read_text() if out.exists() else ""
+    assert proc.returncode == 0, f"sbatch failed: {proc.stdout}\n{proc.stderr}\n{job_out}"
     lines = out.read_text().split()
     assert lines[0] == str(workspace / "src/prefix_opd/__init__.py"), lines
     assert lines[1] == proc.stdout.strip().split(";")[0], (lines, proc.stdout)

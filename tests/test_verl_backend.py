@@ -68,6 +68,13 @@ def opd_settings(config) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
+def paper_settings() -> dict[str, dict]:
+    """config/paper.yaml (backend verl, 512 x 4 rollouts, L_max 16384, bf16): its OPD runs must compose too."""
+    cfg = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    return {f"paper:{name}": r.settings(cfg) for name, r in expand_runs(cfg).items() if r.method in ON_POLICY_METHODS}
+
+
+@pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("verl")
 
@@ -92,10 +99,10 @@ def _compose_job(opd_settings: dict, work: Path) -> tuple[dict, dict]:
 
 
 @pytest.fixture(scope="module")
-def verl_answers(opd_settings, parquet, work) -> dict:
+def verl_answers(opd_settings, paper_settings, parquet, work) -> dict:
     """Every check that needs verl, in one `.venv-verl` process (its imports take ~10 s)."""
     s, prepared = parquet["settings"], parquet["prepared"]
-    compose, intended = _compose_job(opd_settings, work)
+    compose, intended = _compose_job(opd_settings | paper_settings, work)
     jobs = {"compose": compose,
             "dataset": {"mode": "dataset", "overrides": verl_launch.command(s, prepared, GPUS_PER_NODE, NNODES)[3:],
                         "parquet": prepared["train"], "n": 3}}
@@ -129,8 +136,9 @@ def _same(a, b) -> bool:
 # ---------------------------------------------------------------------------------------------- (a) overrides
 
 
-def test_every_opd_run_composes_and_every_key_resolves(composed, verl_answers, opd_settings):
-    for name in opd_settings:
+def test_every_opd_run_composes_and_every_key_resolves(composed, verl_answers, opd_settings, paper_settings):
+    assert len(opd_settings) >= 18 and len(paper_settings) >= 18
+    for name in opd_settings | paper_settings:
         answer = composed[name]
         assert answer["unresolved"] == [], name
         assert answer["full_resolve"] == "ok", (name, answer["full_resolve"])
@@ -141,8 +149,8 @@ def test_every_opd_run_composes_and_every_key_resolves(composed, verl_answers, o
             assert _same(got, value), f"{name}: {key} resolved to {got!r}, intended {value!r}"
 
 
-def test_distillation_section_is_exactly_the_intended_one(composed, opd_settings):
-    for name, settings in opd_settings.items():
+def test_distillation_section_is_exactly_the_intended_one(composed, opd_settings, paper_settings):
+    for name, settings in (opd_settings | paper_settings).items():
         d = composed[name]["distillation"]
         loss = dict(d["distillation_loss"])
         assert loss.pop("_target_") == "verl.workers.config.DistillationLossConfig"
@@ -163,9 +171,9 @@ def test_distillation_section_is_exactly_the_intended_one(composed, opd_settings
         assert composed[name]["rollout_correction"] == {"bypass_mode": True, "loss_type": "reinforce"}
 
 
-def test_per_method_values(composed, opd_settings):
-    l_max = 256
-    for name, s in opd_settings.items():
+def test_per_method_values(composed, opd_settings, paper_settings):
+    for name, s in (opd_settings | paper_settings).items():
+        l_max = s["training"]["l_max"]
         v = composed[name]["values"]
         expected_len = {"opd": l_max, "opd_prefix": s["l_train"], "opd_schedule": l_max,
                         "opd_window": s["window"][1] if s["window"] else l_max}[s["method"]]
@@ -178,6 +186,8 @@ def test_per_method_values(composed, opd_settings):
         assert v["trainer.nnodes"] == NNODES and v["trainer.n_gpus_per_node"] == GPUS_PER_NODE // 2
         assert v["actor_rollout_ref.actor.loss_agg_mode"] == "token-sum"
         assert v["actor_rollout_ref.rollout.agent.default_agent_loop"] == verl_schedule.AGENT_LOOP_NAME
+        assert v["actor_rollout_ref.actor.fsdp_config.dtype"] == v["actor_rollout_ref.rollout.dtype"] == \
+            s["training"]["dtype"]
 
 
 def test_odd_paths_are_quoted_for_hydra(composed, work):
@@ -189,6 +199,8 @@ def test_odd_paths_are_quoted_for_hydra(composed, work):
 def test_unsupported_methods_and_gamma_are_refused(config, opd_settings):
     assert set(verl_overrides.UNSUPPORTED_METHODS) == {"gkd", "seqkd", "seqkd_prefix"}
     for run in expand_runs(config).values():
+        expected = "native" if run.method in verl_overrides.UNSUPPORTED_METHODS else "verl"
+        assert verl_overrides.backend_for(run.settings(config)) == expected
         if run.method in verl_overrides.UNSUPPORTED_METHODS:
             with pytest.raises(ConfigError, match=f"cannot run '{run.method}'"):
                 verl_overrides.build_overrides(run.settings(config), "t", "v", "o", 8, 1)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import signal
-import resource
 import subprocess
 import sys
 import tempfile

@@ -189,6 +189,7 @@ def fig3(config: dict[str, Any], png: str) -> None:
         ax.errorbar(rows["length"], rows["accuracy"], yerr=100 * rows["std_over_samples"], marker="o", capsize=3,
                     color=palette[student], label=_student(config, student) if student in
                     config["models"]["students"] else str(student))
+    _accuracy_axes(ax, steps=False)
     k = int(probe["samples"].iloc[0]) if "samples" in probe else "k"
     ax.set_xlabel("teacher prefix length (tokens; 0 = no prefix)"
                   + ("" if tables.scale(config) == 1 else f", x{tables.scale(config)} = paper scale"))

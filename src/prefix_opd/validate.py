@@ -116,13 +116,20 @@ def check_toy(config: dict[str, Any]) -> None:
             raise ConfigError(f"toy.benchmarks.{b}: missing; the toy world needs a spec for every benchmark")
 
 
-def check_verl_methods(config: dict[str, Any]) -> None:
-    from .backends.verl_overrides import UNSUPPORTED_METHODS
+def verl_installed(repo: Path = SCHEMA.parents[2]) -> bool:
+    """verl importable here, or its own environment built (`make .venv-verl/.installed`)."""
+    import importlib.util
+    import os
 
-    for run in expand_runs(config).values():
-        if run.method in UNSUPPORTED_METHODS:
-            raise ConfigError(f"training.backend: verl cannot run '{run.method}' (run {run.name}): "
-                              f"{UNSUPPORTED_METHODS[run.method]}")
+    return (bool(os.environ.get("PREFIX_OPD_VERL_PYTHON")) or (repo / ".venv-verl" / "bin" / "python").exists()
+            or importlib.util.find_spec("verl") is not None)
+
+
+def check_verl_methods(config: dict[str, Any]) -> None:
+    """With backend verl the OPD methods run on verl, the others natively (README, Backends); verl must exist."""
+    if not verl_installed():
+        raise ConfigError("training.backend: 'verl' but verl is not installed; run `make .venv-verl/.installed` "
+                          "(or set PREFIX_OPD_VERL_PYTHON), or set training.backend: native")
 
 
 def check_config(config: dict[str, Any], source: str = "config", available_gpus: int | None = None) -> None:

@@ -25,11 +25,17 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 start=$(date +%s)
-# An update only when the package lists do not know slurm-wlm yet.
+install() {
+    $SUDO apt-get install -y -q --no-install-recommends \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        slurm-wlm munge
+}
+# `apt-get update` only when the package lists do not know slurm-wlm, or are too old to install it.
 if ! apt-cache show slurm-wlm >/dev/null 2>&1; then
     $SUDO apt-get update -q
 fi
-$SUDO apt-get install -y -q --no-install-recommends \
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-    slurm-wlm munge
+if ! install; then
+    $SUDO apt-get update -q
+    install
+fi
 echo "slurm installed in $(( $(date +%s) - start )) s: $(slurmctld -V)"

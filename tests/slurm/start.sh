@@ -25,8 +25,18 @@ for bin in munged slurmctld slurmd sinfo scontrol; do
     command -v "$bin" >/dev/null 2>&1 || die "$bin not found: run tests/slurm/install.sh first"
 done
 
-alive() {  # alive PIDFILE: the process named in PIDFILE runs
-    [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+pstate() {  # pstate PID: the process's state letter (Z: a zombie); fails when there is none
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    echo "${stat%% *}"
+}
+alive() {  # alive PIDFILE: the process named in PIDFILE runs (a zombie does not count)
+    local pid state
+    pid=$(cat "$1" 2>/dev/null) || return 1
+    [ -n "$pid" ] || return 1
+    state=$(pstate "$pid")
+    [ -n "$state" ] && [ "${state#Z}" = "$state" ]
 }
 
 # --- munge -------------------------------------------------------------------------------------
@@ -49,17 +59,18 @@ if alive /run/munge/munged.pid; then
 else
     say "starting munged"
     rm -f /run/munge/munged.pid
-    runuser -u munge -- /usr/sbin/munged
+    runuser -u munge -- /usr/sbin/munged 9>&-
 fi
 for _ in $(seq 50); do munge -n </dev/null >/dev/null 2>&1 && break; sleep 0.2; done
 munge -n </dev/null | unmunge >/dev/null || die "munge does not work (see /var/log/munge/munged.log)"
 
 # --- slurm.conf ----------------------------------------------------------------------------------
-NODE=$(hostname -s)
+NODE=$(hostname -s 2>/dev/null || uname -n)
+NODE=${NODE%%.*}
 CPUS=$(nproc)
-TOTAL_MB=$(free -m | awk '/^Mem:/ {print $2}')
+TOTAL_MB=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024 ))
 MARGIN_MB=$(( TOTAL_MB / 20 > 512 ? TOTAL_MB / 20 : 512 ))  # 5%, at least 512 MB, for the OS
-MEM_MB=$(( TOTAL_MB - MARGIN_MB ))
+MEM_MB=$(( (TOTAL_MB - MARGIN_MB) / 1024 * 1024 ))  # whole GiB: small changes do not rewrite the config
 
 mkdir -p "$CONF_DIR" "$SPOOL/ctld" "$SPOOL/d" "$LOGDIR" "$RUNDIR"
 NEW=$(mktemp)
@@ -114,10 +125,16 @@ if ! cmp -s "$NEW" "$CONF"; then
 fi
 
 stop_daemon() {  # stop_daemon NAME PIDFILE
+    local pid
     if alive "$2"; then
-        say "stopping $1 (pid $(cat "$2"))"
-        kill "$(cat "$2")" 2>/dev/null || true
-        for _ in $(seq 50); do alive "$2" || break; sleep 0.2; done
+        pid=$(cat "$2")
+        say "stopping $1 (pid $pid)"
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do
+            state=$(pstate "$pid") || break
+            [ "${state#Z}" = "$state" ] || break
+            sleep 0.2
+        done
     fi
 }
 if [ "$restart" = 1 ]; then
@@ -131,7 +148,7 @@ if alive "$RUNDIR/slurmctld.pid"; then
 else
     say "starting slurmctld"
     # -i: ignore state files that do not match this configuration
-    slurmctld -i || die "slurmctld failed to start (see $LOGDIR/slurmctld.log)"
+    slurmctld -i 9>&- || die "slurmctld failed to start (see $LOGDIR/slurmctld.log)"
 fi
 for _ in $(seq 100); do scontrol ping >/dev/null 2>&1 && break; sleep 0.2; done
 scontrol ping 2>/dev/null | grep -q UP || die "slurmctld does not answer (see $LOGDIR/slurmctld.log)"
@@ -140,7 +157,7 @@ if alive "$RUNDIR/slurmd.pid"; then
     say "slurmd already running (pid $(cat "$RUNDIR/slurmd.pid"))"
 else
     say "starting slurmd"
-    slurmd -N "$NODE" || die "slurmd failed to start (see $LOGDIR/slurmd.log)"
+    slurmd -N "$NODE" 9>&- || die "slurmd failed to start (see $LOGDIR/slurmd.log)"
 fi
 
 # --- wait for the node -------------------------------------------------------------------------

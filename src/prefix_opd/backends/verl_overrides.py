@@ -61,6 +61,18 @@ UNCLIPPED_RATIO_HIGH = 1.0e9
 SRC_DIR = Path(__file__).resolve().parents[2]  # .../src, put on the Ray workers' PYTHONPATH
 
 
+def backend_for(settings: dict[str, Any]) -> str:
+    """The engine that runs this run: verl for the OPD methods when `training.backend` is verl, the native
+    engine for the methods verl cannot run (:data:`UNSUPPORTED_METHODS`) and whenever the backend is native.
+
+    For the workflow/validation to route runs with; `prefix_opd.validate.check_verl_methods` currently
+    rejects a verl config outright if any of its runs is unsupported (every config has SeqKD and GKD runs).
+    """
+    if settings["training"].get("backend") == "verl" and settings["method"] not in UNSUPPORTED_METHODS:
+        return "verl"
+    return "native"
+
+
 def max_response_length(settings: dict[str, Any]) -> int:
     """`data.max_response_length`: L_train for opd_prefix, the window's end for windows, L_max otherwise.
 
@@ -148,6 +160,7 @@ def override_dict(settings: dict[str, Any], train_parquet: str, val_parquet: str
                           f"over {trainer_gpus * nnodes} trainer GPUs ({nnodes} node(s) x {trainer_gpus}); change "
                           "the batch or teacher_gpus_per_node")
     response_len = max_response_length(settings)
+    dtype = str(t.get("dtype") or "bfloat16")
     out = Path(os.path.abspath(out_dir))
     agent_yaml = os.path.abspath(agent_loop_config) if agent_loop_config else str(out / "agent_loops.yaml")
     o: dict[str, Any] = {
@@ -174,11 +187,14 @@ def override_dict(settings: dict[str, Any], train_parquet: str, val_parquet: str
         "actor_rollout_ref.actor.loss_agg_mode": "token-sum",
         "actor_rollout_ref.actor.use_kl_loss": False, "actor_rollout_ref.actor.entropy_coeff": 0.0,
         "actor_rollout_ref.actor.checkpoint.save_contents": ["model", "optimizer", "extra", "hf_model"],
+        # compute dtype of the student's FSDP forward/backward (master weights stay fp32: fsdp_config.model_dtype)
+        # and of the vLLM engines (the teacher's `inference.dtype` follows `rollout.dtype`)
+        "actor_rollout_ref.actor.fsdp_config.dtype": dtype,
         # student rollout: K samples per prompt at temperature 1, with the sampler's log-probs
         "actor_rollout_ref.rollout.name": "vllm", "actor_rollout_ref.rollout.n": int(t["samples_per_prompt"]),
         "actor_rollout_ref.rollout.temperature": 1.0, "actor_rollout_ref.rollout.top_p": 1.0,
         "actor_rollout_ref.rollout.top_k": -1, "actor_rollout_ref.rollout.calculate_log_probs": True,
-        "actor_rollout_ref.rollout.tensor_model_parallel_size": 1,
+        "actor_rollout_ref.rollout.tensor_model_parallel_size": 1, "actor_rollout_ref.rollout.dtype": dtype,
         "actor_rollout_ref.rollout.seed": int(settings["seed"]),
         "actor_rollout_ref.rollout.agent.default_agent_loop": "prefix_opd",
         "actor_rollout_ref.rollout.agent.agent_loop_config_path": agent_yaml,

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
 from ..models import Packed, build_prompt, load_model, load_tokenizer
-from .task import noisy_chain, render_solution, sample_question
+from .task import LETTERS, noisy_chain, render_solution, sample_question
 from .world import user_message
 
 log = logging.getLogger(__name__)
@@ -39,15 +39,28 @@ def model_config(spec: dict[str, Any], vocab: int, tokenizer: Any) -> Qwen3Confi
 def training_example(rng: random.Random, benchmarks: dict[str, Any], rule_mix: dict[str, float],
                      pool_steps: list[int], noise: float, tokenizer: Any, prompts: dict[str, str]
                      ) -> tuple[list[int], list[int]]:
-    """One (prompt ids, response ids) pair; rule f uses the pool's chain lengths, g/h their sets'."""
+    """One (prompt ids, response ids) pair; rule f uses the pool's chain lengths, g/h their sets'.
+
+    `lookup` examples are a drill for the multiple-choice answer step: a multiple-choice question
+    followed by every option looked up by value ("42=B") in random order, so a model sees many
+    lookups per example instead of one (a base model's exposure to tables, not the task itself).
+    """
     rule = rng.choices(list(rule_mix), weights=list(rule_mix.values()))[0]
-    spec = next((s for s in benchmarks.values() if s["rule"] == rule and s["options"]), None)
-    if rule == "f" or spec is None:
-        q = sample_question(rng, rule, 2, pool_steps[1])
+    mc_specs = [s for s in benchmarks.values() if s["options"]]
+    spec = next((s for s in mc_specs if s["rule"] == rule), None)
+    if rule == "lookup":
+        spec = rng.choice(mc_specs)
+        q = sample_question(rng, spec["rule"], 2, spec["steps"][1], n_options=spec["options"])
+        order = rng.sample(q.options, len(q.options))
+        response = "\n" + "".join(f"{v:02d}={LETTERS[q.options.index(v)]}\n" for v in order)
     else:
-        q = sample_question(rng, rule, 2, spec["steps"][1] + 4, n_options=spec["options"])
+        if rule == "f" or spec is None:
+            q = sample_question(rng, rule, 2, pool_steps[1])
+        else:
+            q = sample_question(rng, rule, 2, spec["steps"][1] + 4, n_options=spec["options"])
+        response = render_solution(q, noisy_chain(q, noise, rng))
     prompt = tokenizer(build_prompt(tokenizer, user_message(q, prompts)), add_special_tokens=False)["input_ids"]
-    response = render_solution(q, noisy_chain(q, noise, rng)) + tokenizer.eos_token
+    response += tokenizer.eos_token
     return prompt, tokenizer(response, add_special_tokens=False)["input_ids"]
 
 
