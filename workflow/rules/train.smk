@@ -21,7 +21,9 @@ rule train:
         seqkd="results/data/seqkd.jsonl",
         models=model_inputs,
         code=package_modules(
-            "train", "losses", "sampling", "models", "checkpointing", "flops", "schedules", "gpus"
+            "train", "losses", "sampling", "models", "checkpointing", "flops", "schedules", "gpus",
+            "backends/verl_run", "backends/verl_overrides", "backends/verl_launch", "backends/verl_data",
+            "backends/verl_schedule",
         ),
     output:
         checkpoints=directory("results/runs/{run}/checkpoints"),

@@ -1,7 +1,8 @@
-"""Snakemake adapter: train one run (resumes from its work folder)."""
+"""Snakemake adapter: train one run (resumes from its work folder) on the native engine or through verl."""
 
 import yaml
 
+from prefix_opd.backends.verl_overrides import backend_for
 from prefix_opd.gpus import gpu_lease
 from prefix_opd.logs import to_file
 from prefix_opd.train import train
@@ -9,6 +10,18 @@ from prefix_opd.train import train
 sm = snakemake  # noqa: F821
 to_file(sm.log[0])
 settings = yaml.safe_load(open(sm.input.settings))
-with gpu_lease(sm.resources.get("gpu", 0)) as device:
-    train(settings, sm.input.questions, sm.input.seqkd, sm.params.work, f"results/runs/{sm.wildcards.run}",
-          threads=sm.threads, device=device)
+out_dir = f"results/runs/{sm.wildcards.run}"
+gpus = int(sm.resources.get("gpu", 0))
+if backend_for(settings) == "verl":
+    from prefix_opd.backends.verl_run import train_with_verl
+
+    # Hardware is not part of a run's settings (run.yaml): the node count falls back to the config.
+    nodes = int(settings["training"].get("nodes") or sm.config.get("training", {}).get("nodes") or 1)
+    # One node: lease GPU ids (disjoint CUDA_VISIBLE_DEVICES for concurrent jobs; verl's local Ray sees those).
+    # Several nodes: Ray across the Slurm allocation, whose GPUs Slurm assigns.
+    with gpu_lease(gpus if nodes == 1 else 0):
+        train_with_verl(settings, sm.input.questions, sm.params.work, out_dir, gpus_per_node=gpus, nnodes=nodes)
+else:
+    with gpu_lease(gpus) as device:
+        train(settings, sm.input.questions, sm.input.seqkd, sm.params.work, out_dir, threads=sm.threads,
+              device=device)

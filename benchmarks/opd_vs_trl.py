@@ -1,0 +1,311 @@
+"""Benchmark 1 (issue 8): OPD step throughput of the native engine against TRL 1.16's DistillationTrainer.
+
+Throughput = generated response tokens per second over the WHOLE step (on-policy sampling, teacher scoring,
+backward, clipping and the AdamW update). Both engines get the same toy teacher and student
+(results/models/teacher, results/models/student_large), the same prompts in the same order (the native
+engine's per-step slices of results/data/opd_questions.jsonl, each prompt repeated `samples_per_prompt`
+times for TRL), the same batch (batch_prompts x samples_per_prompt rollouts), the same `max_new_tokens`
+(training.l_max), temperature 1.0, top_p 1.0, top_k off, the same stop tokens, fp32, the same learning rate,
+AdamW betas, weight decay and gradient clip, and the same torch thread count.
+
+* native: `prefix_opd.train.Trainer.step` of run `large-opd` (Hugging Face `generate` with the KV cache, then
+  per-token reverse KL on the sampled tokens, the paper's OPD loss).
+* trl: `trl.DistillationTrainer` (TRL 1.16 stable API): fully on-policy (it always samples its own
+  completions, one per dataset row: there is no lambda), `beta=1` = reverse KL over the full vocabulary,
+  sampled with its own transformers `generate` path (`use_vllm=False`). Its default gradient checkpointing is
+  turned off (the native engine does not recompute activations either), which can only make TRL faster.
+  Step time is taken between its `on_step_begin` and `on_step_end` callbacks: generation, loss, backward,
+  clipping and the optimiser step; dataloading and logging are outside. Rollout tokens are counted as ours:
+  the completion tokens up to and including the first stop token.
+
+Each engine runs in its own subprocess, one after the other (they never share the CPU): the native one with
+this interpreter, TRL with `.venv-trl/bin/python` (envs/trl.txt; TRL never enters the main venv). Each
+reports the median of `--steps` steps after one warm-up step. Writes results/bench/opd_vs_trl.csv and prints
+the ratio and whether the target (native >= 2x TRL's tokens/s) is met.
+
+If results/models/{teacher,student_large} or the prompts are missing, random-initialised Qwen3 models of the
+configured toy shapes (`toy.models`) and a fresh toy question pool stand in; the CSV's `models` and `prompts`
+columns say so.
+
+    python benchmarks/opd_vs_trl.py [--steps 5] [--threads 2] [--trl-python .venv-trl/bin/python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = 2.0
+
+
+# ------------------------------------------------------------------------------------------- preparation
+def _model_ready(path: Path) -> bool:
+    return (path / "config.json").is_file() and any(path.glob("*.safetensors"))
+
+
+def _random_model(folder: Path, spec: dict[str, Any], seed: int) -> None:
+    import torch
+    from transformers import Qwen3ForCausalLM
+
+    from prefix_opd.toy.pretrain import model_config
+    from prefix_opd.toy.tokenizer import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    torch.manual_seed(seed)
+    Qwen3ForCausalLM(model_config(spec, len(tokenizer), tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Everything both workers need, resolved once: settings, model paths and each step's prompt rows."""
+    from types import SimpleNamespace
+
+    import yaml
+
+    from prefix_opd.data import write_jsonl
+    from prefix_opd.models import build_prompt, encode_prompt, load_tokenizer, stop_token_ids
+    from prefix_opd.runs import expand_runs
+    from prefix_opd.toy.world import make_pool
+    from prefix_opd.train import Trainer, read_jsonl
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    settings = expand_runs(config)[args.run].settings(config)
+    paths = {"teacher": ROOT / settings["teacher_path"], "student": ROOT / settings["student_path"]}
+    if all(_model_ready(p) for p in paths.values()):
+        models = f"{settings['student_path']} + {settings['teacher_path']} (trained toy models)"
+    else:
+        shapes = config["toy"]["models"]
+        student_key = Path(settings["student_path"]).name
+        for seed, (role, key) in enumerate((("teacher", "teacher"), ("student", student_key))):
+            paths[role] = work / role
+            _random_model(paths[role], shapes[key], seed + 1)
+        models = f"random-init Qwen3 of toy shapes {student_key} + teacher (results/models missing)"
+    settings["teacher_path"], settings["student_path"] = str(paths["teacher"]), str(paths["student"])
+
+    questions = ROOT / "results" / "data" / "opd_questions.jsonl"
+    if questions.is_file():
+        prompts = "results/data/opd_questions.jsonl"
+    else:
+        toy = config["toy"]
+        questions = work / "questions.jsonl"
+        write_jsonl(questions, make_pool(config["data"]["opd_questions"], toy["pool_steps"], 0.0, config["seed"],
+                                         config["prompts"]))
+        prompts = "toy pool generator (results/data/opd_questions.jsonl missing)"
+    records = read_jsonl(questions)
+    tokenizer = load_tokenizer(settings["student_path"])
+    t = settings["training"]
+    view = SimpleNamespace(t=t, s=settings, records=records)
+    steps = []
+    for step in range(args.steps + 1):  # the same slices the native Trainer takes at each step
+        idx = Trainer.batch_indices(view, step)
+        rows = [records[i]["prompt"] for i in idx for _ in range(t["samples_per_prompt"])]
+        steps.append({"texts": [build_prompt(tokenizer, r) for r in rows],
+                      "ids": [encode_prompt(tokenizer, r) for r in rows]})
+    return {"settings": settings, "questions": str(questions), "threads": args.threads, "steps": args.steps,
+            "batch_prompts": t["batch_prompts"], "samples_per_prompt": t["samples_per_prompt"],
+            "max_new_tokens": t["l_max"], "temperature": 1.0, "top_p": 1.0,
+            "stop_ids": stop_token_ids(tokenizer), "pad_id": tokenizer.pad_token_id, "step_rows": steps,
+            "models": models, "prompts": prompts, "work": str(work)}
+
+
+# ------------------------------------------------------------------------------------------- workers
+def native_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    import transformers
+
+    from prefix_opd.train import Trainer
+
+    trainer = Trainer(spec["settings"], spec["questions"], spec["questions"], spec["threads"])
+    seconds, tokens = [], []
+    for step in range(spec["steps"] + 1):
+        expected = spec["step_rows"][step]["ids"][:: spec["samples_per_prompt"]]
+        if [trainer.prompts[i] for i in trainer.batch_indices(step)] != expected:
+            raise RuntimeError(f"native step {step}: prompts differ from the prepared ones")
+        t0 = time.perf_counter()
+        result = trainer.step(step)
+        seconds.append(time.perf_counter() - t0)
+        tokens.append(result.response_tokens)
+    return {"seconds": seconds, "tokens": tokens, "torch_threads": torch.get_num_threads(),
+            "implementation": "prefix_opd.train.Trainer.step (HF generate + sampled-token reverse KL, OPD loss)",
+            "versions": f"torch {torch.__version__}; transformers {transformers.__version__}", "note": ""}
+
+
+def trl_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    import transformers
+    import trl
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import DistillationConfig, DistillationTrainer
+
+    torch.set_num_threads(spec["threads"])
+    s, t = spec["settings"], spec["settings"]["training"]
+    tokenizer = AutoTokenizer.from_pretrained(s["student_path"], padding_side="left")
+    for step, rows in enumerate(spec["step_rows"]):  # TRL tokenises the prompt text itself: check it agrees
+        if tokenizer(rows["texts"])["input_ids"] != rows["ids"]:
+            raise RuntimeError(f"trl step {step}: TRL's prompt tokens differ from the native engine's")
+
+    def load(path: str) -> torch.nn.Module:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, t["dtype"]), attn_implementation="sdpa")
+        model.generation_config.eos_token_id = list(spec["stop_ids"])  # the native engine's stop tokens
+        model.generation_config.pad_token_id = spec["pad_id"]
+        return model
+
+    student, teacher = load(s["student_path"]), load(s["teacher_path"])
+    per_step = spec["batch_prompts"] * spec["samples_per_prompt"]
+    texts = [text for rows in spec["step_rows"] for text in rows["texts"]]
+    config = DistillationConfig(
+        output_dir=str(Path(spec["work"]) / "trl"), max_steps=spec["steps"] + 1, per_device_train_batch_size=per_step,
+        gradient_accumulation_steps=1, shuffle_dataset=False, seed=s["seed"],
+        max_completion_length=spec["max_new_tokens"], temperature=spec["temperature"], top_p=spec["top_p"], top_k=0,
+        beta=1.0, use_vllm=False, learning_rate=s["lr"], lr_scheduler_type="constant", warmup_steps=0,
+        optim="adamw_torch", adam_beta1=t["betas"][0], adam_beta2=t["betas"][1], weight_decay=t["weight_decay"],
+        max_grad_norm=t["grad_clip"], bf16=False, fp16=False, use_cpu=True, gradient_checkpointing=False,
+        report_to="none", save_strategy="no", logging_steps=10**6, disable_tqdm=True, dataloader_num_workers=0,
+    )
+
+    class Timer(TrainerCallback):
+        def __init__(self) -> None:
+            self.t0, self.seconds = 0.0, []
+
+        def on_step_begin(self, *_: Any, **__: Any) -> None:
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, *_: Any, **__: Any) -> None:
+            self.seconds.append(time.perf_counter() - self.t0)
+
+    class Counted(DistillationTrainer):
+        """DistillationTrainer unchanged; it only records each step's rollout tokens and checks its prompts."""
+
+        def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+            step = len(tokens)
+            if [x["prompt"] for x in inputs] != spec["step_rows"][step]["texts"]:
+                raise RuntimeError(f"trl step {step}: prompts differ from the prepared ones")
+            out = super()._generate_and_score_completions(inputs)
+            tokens.append(int(out["completion_mask"].sum()))
+            return out
+
+    timer, tokens = Timer(), []
+    trainer = Counted(model=student, teacher_model=teacher, args=config, processing_class=tokenizer,
+                      train_dataset=Dataset.from_dict({"prompt": texts}), callbacks=[timer])
+    trainer.train()
+    if len(timer.seconds) != spec["steps"] + 1 or len(tokens) != spec["steps"] + 1:
+        raise RuntimeError(f"trl ran {len(timer.seconds)} steps, generated {len(tokens)} batches")
+    return {"seconds": timer.seconds, "tokens": tokens, "torch_threads": torch.get_num_threads(),
+            "implementation": "trl.DistillationTrainer (transformers generate, beta=1 full-vocab reverse KL, "
+                              "gradient_checkpointing=False)",
+            "versions": f"torch {torch.__version__}; transformers {transformers.__version__}; trl {trl.__version__}",
+            "note": ""}
+
+
+# ------------------------------------------------------------------------------------------- driver
+def run_worker(engine: str, python: str, spec_path: Path, threads: int, timeout: int) -> dict[str, Any]:
+    result_path = spec_path.with_name(f"{engine}.json")
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               TOKENIZERS_PARALLELISM="false")
+    cmd = [python, str(Path(__file__).resolve()), "--worker", engine, "--spec", str(spec_path),
+           "--result", str(result_path)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{engine} worker failed (rc {proc.returncode}):\n{proc.stderr[-4000:]}")
+    out = json.loads(result_path.read_text())
+    out["wall_seconds"] = time.perf_counter() - t0
+    return out
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}; {os.cpu_count()} cores; {platform.system()} {platform.release()}"
+
+
+def summarise(engine: str, spec: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
+    seconds, tokens = res["seconds"][1:], res["tokens"][1:]  # step 1 is the warm-up
+    rates = [k / s for k, s in zip(tokens, seconds, strict=True)]
+    s = spec["settings"]
+    return {
+        "engine": engine, "tokens_per_s": round(statistics.median(rates), 2),
+        "step_seconds_median": round(statistics.median(seconds), 4),
+        "response_tokens_median": statistics.median(tokens),
+        "tokens_per_s_pooled": round(sum(tokens) / sum(seconds), 2),
+        "steps_measured": len(seconds), "warmup_steps": 1, "batch_prompts": spec["batch_prompts"],
+        "samples_per_prompt": spec["samples_per_prompt"],
+        "rollouts_per_step": spec["batch_prompts"] * spec["samples_per_prompt"],
+        "max_new_tokens": spec["max_new_tokens"], "temperature": spec["temperature"], "top_p": spec["top_p"],
+        "threads": res["torch_threads"], "dtype": s["training"]["dtype"], "lr": s["lr"], "run": s["name"],
+        "models": spec["models"], "prompts": spec["prompts"], "implementation": res["implementation"],
+        "versions": f"python {platform.python_version()}; {res['versions']}", "machine": machine(),
+        "step_seconds_all": " ".join(f"{x:.3f}" for x in res["seconds"]),
+        "response_tokens_all": " ".join(str(x) for x in res["tokens"]),
+        "worker_wall_seconds": round(res["wall_seconds"], 1), "note": res["note"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=5, help="measured steps per engine (after 1 warm-up step)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads, the same for both engines")
+    ap.add_argument("--run", default="large-opd", help="the native run whose settings both engines use")
+    ap.add_argument("--trl-python", default=str(ROOT / ".venv-trl" / "bin" / "python"))
+    ap.add_argument("--timeout", type=int, default=300, help="seconds per engine")
+    ap.add_argument("--out", default="results/bench/opd_vs_trl.csv")
+    ap.add_argument("--worker", choices=["native", "trl"], help=argparse.SUPPRESS)
+    ap.add_argument("--spec", help=argparse.SUPPRESS)
+    ap.add_argument("--result", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        spec = json.loads(Path(args.spec).read_text())
+        res = (native_worker if args.worker == "native" else trl_worker)(spec)
+        Path(args.result).write_text(json.dumps(res))
+        return
+    if not Path(args.trl_python).exists():
+        sys.exit(f"{args.trl_python} not found: build the TRL venv first (see envs/trl.txt)")
+    with tempfile.TemporaryDirectory(prefix="opd_vs_trl-") as tmp:
+        work = Path(tmp)
+        spec = prepare(args, work)
+        spec_path = work / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        rows = []
+        for engine, python in (("native", sys.executable), ("trl", args.trl_python)):
+            print(f"running {engine} ({args.steps} + 1 steps) ...", flush=True)
+            rows.append(summarise(engine, spec, run_worker(engine, python, spec_path, args.threads, args.timeout)))
+    native, trl_row = rows
+    ratio = native["tokens_per_s"] / trl_row["tokens_per_s"]
+    step_ratio = trl_row["step_seconds_median"] / native["step_seconds_median"]
+    for row in rows:
+        row["speedup_vs_trl"] = round(ratio if row["engine"] == "native" else 1.0, 3)
+        row["target_met"] = ratio >= TARGET
+    out = ROOT / args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    for row in rows:
+        print(f"{row['engine']:>6}: {row['tokens_per_s']:9.1f} tokens/s, "
+              f"median step {row['step_seconds_median']:.3f} s, median {row['response_tokens_median']} rollout tokens/step ({row['implementation']})")
+    print(f"config: {native['batch_prompts']} prompts x {native['samples_per_prompt']} samples, max_new_tokens "
+          f"{native['max_new_tokens']}, temperature 1.0, top_p 1.0, {native['threads']} threads; models: "
+          f"{native['models']}; prompts: {native['prompts']}")
+    print(f"native / trl tokens/s = {ratio:.2f}x (median step time ratio {step_ratio:.2f}x); target >= {TARGET:.0f}x: "
+          f"{'MET' if ratio >= TARGET else 'NOT met'}")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
