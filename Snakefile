@@ -1,6 +1,11 @@
 # Reproduction of "Fast and Effective On-policy Distillation from Reasoning Prefixes".
 # Default: the embedded toy world (config/config.yaml). Paper scale: --configfile config/paper.yaml.
+import sys
+
 from snakemake.utils import min_version, validate
+
+from prefix_opd.runs import ConfigError
+from prefix_opd.validate import check_schema
 
 min_version("9.0")
 
@@ -8,6 +13,10 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+try:  # one line naming the key, before Snakemake's own (verbose) validation fills in the defaults
+    check_schema(config)
+except ConfigError as err:
+    sys.exit(f"Invalid config: {err}")
 validate(config, "config/schemas/config.schema.yaml")
 
 

@@ -51,6 +51,16 @@ class RunSpec:
         return out
 
 
+def _by_name(runs: list[RunSpec], key: str) -> dict[str, RunSpec]:
+    out: dict[str, RunSpec] = {}
+    for run in runs:
+        if run.name in out and out[run.name] != run:
+            raise ConfigError(f"{key}: two different runs are both named '{run.name}'; change one of their "
+                              "settings so the names differ (learning rates are named with one significant digit)")
+        out[run.name] = run
+    return out
+
+
 def lr_tag(lr: float) -> str:
     return f"{lr:.0e}".replace("e-0", "e-").replace("+0", "")
 
@@ -86,7 +96,7 @@ def main_runs(config: dict, student: str) -> dict[str, RunSpec]:
     runs = [_opd(config, student, "opd", ""), _seqkd(config, student)]
     runs += [_opd(config, student, "opd_prefix", str(n), l_train=n) for n in main["prefix_lengths"]]
     runs.append(_opd(config, student, "opd_schedule", "", schedule=dict(main["schedule"])))
-    return {r.name: r for r in runs}
+    return _by_name(runs, "experiments.main")
 
 
 def window_runs(config: dict) -> dict[str, RunSpec]:
@@ -94,7 +104,7 @@ def window_runs(config: dict) -> dict[str, RunSpec]:
     w = config["experiments"]["windows"]
     runs = [_opd(config, w["student"], "opd_window", f"{a}_{b}", window=(a, b)) for a, b in w["windows"]]
     runs.append(_opd(config, w["student"], "opd_window", f"tail{w['tail']}", tail=w["tail"]))
-    return {r.name: r for r in runs}
+    return _by_name(runs, "experiments.windows")
 
 
 def lr_sweep_runs(config: dict) -> dict[str, RunSpec]:
@@ -102,7 +112,7 @@ def lr_sweep_runs(config: dict) -> dict[str, RunSpec]:
     s = config["experiments"]["lr_sweep"]
     runs = [_opd(config, s["student"], "opd_prefix", str(s["prefix"]), lr=lr, l_train=s["prefix"])
             for lr in s["lrs"]]
-    return {r.name: r for r in runs}
+    return _by_name(runs, "experiments.lr_sweep.lrs")
 
 
 def gkd_runs(config: dict) -> dict[str, RunSpec]:
@@ -119,14 +129,14 @@ def gkd_runs(config: dict) -> dict[str, RunSpec]:
                 runs.append(RunSpec(name=name, student=g["student"], method="gkd", lr=lr, steps=t["steps"],
                                     save_every=t["save_every"], l_train=g["prefix"], gkd_lambda=lam,
                                     gkd_beta=beta, training=training))
-    return {r.name: r for r in runs}
+    return _by_name(runs, "experiments.gkd.lrs")
 
 
 def seqkd_prefix_runs(config: dict) -> dict[str, RunSpec]:
     """Fig. 7 (App. C): SeqKD on responses truncated to L tokens, several learning rates."""
     s = config["experiments"]["seqkd_prefix"]
     runs = [_seqkd(config, s["student"], l_train=s["prefix"], lr=lr) for lr in s["lrs"]]
-    return {r.name: r for r in runs}
+    return _by_name(runs, "experiments.seqkd_prefix.lrs")
 
 
 def expand_runs(config: dict[str, Any]) -> dict[str, RunSpec]:

