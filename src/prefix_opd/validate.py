@@ -120,10 +120,18 @@ def check_toy(config: dict[str, Any]) -> None:
             raise ConfigError(f"toy.models.{name}.vocab = {spec.get('vocab', n_tokens)} differs from "
                               f"toy.models.teacher.vocab = {teacher_vocab}; teacher and students must share one "
                               "vocabulary (the default is the tokenizer's length)")
-    init = config["toy"]["models"]["teacher"].get("init_from")
-    if init is not None and init not in ("student_small", "student_large"):
-        raise ConfigError(f"toy.models.teacher.init_from: unknown model '{init}'; choose student_small or "
-                          "student_large")
+    models = config["toy"]["models"]
+    for name, spec in models.items():
+        init, seen = spec.get("init_from"), {name}
+        while init is not None:
+            if init not in models or init in seen:
+                raise ConfigError(f"toy.models.{name}.init_from: '{spec['init_from']}' is not another toy model "
+                                  f"(or starts a cycle); choose from {sorted(set(models) - {name})}")
+            if (models[init]["hidden"], models[init]["layers"]) != (spec["hidden"], spec["layers"]):
+                raise ConfigError(f"toy.models.{name}.init_from: '{init}' has another shape; a model can only start "
+                                  "from one of the same hidden size and layers")
+            seen.add(init)
+            init = models[init].get("init_from")
     for b in config["benchmarks"]:
         if b not in config["toy"]["benchmarks"]:
             raise ConfigError(f"toy.benchmarks.{b}: missing; the toy world needs a spec for every benchmark")

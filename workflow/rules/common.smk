@@ -36,7 +36,7 @@ def package_modules(*names):
 
 
 def toy_model_inputs(wildcards):
-    """A toy model trains from the tokenizer, and the teacher from the large student's weights."""
+    """A toy model trains from the tokenizer, and from another toy model's weights when `init_from` says so."""
     init = config["toy"]["models"][wildcards.model].get("init_from")
     inputs = {"tokenizer": "results/models/tokenizer"}
     if init:

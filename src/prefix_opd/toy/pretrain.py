@@ -1,9 +1,10 @@
 """Pretraining the toy world's Qwen3 models: the weak "base" students and the teacher.
 
-The students learn from noisy chains (each value wrong with probability `noise`): they follow the
-format but compute each step only about `1 - noise` of the time, as base models follow a format they
-cannot yet execute. The teacher starts from the large student (as Qwen3-8B starts from
-Qwen3-8B-Base) and is post-trained on clean chains until it is sharp at temperature 1.0.
+The teacher learns clean chains until it is sharp at temperature 1.0. The students learn noisy chains
+(each value wrong with probability `noise`): they follow the format but compute each step only about
+`1 - noise` of the time, as base models follow a format they cannot yet execute. A model may start from
+another of the same shape (`init_from`): the default large student is the teacher taught to be noisy,
+which is cheaper than learning the task from noise alone.
 """
 
 from __future__ import annotations
