@@ -40,6 +40,7 @@ import csv
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -89,6 +90,8 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     paths = {"teacher": ROOT / settings["teacher_path"], "student": ROOT / settings["student_path"]}
     if all(_model_ready(p) for p in paths.values()):
         models = f"{settings['student_path']} + {settings['teacher_path']} (trained toy models)"
+        for role, path in list(paths.items()):  # a private copy: a concurrent workflow run may rebuild them
+            paths[role] = Path(shutil.copytree(path, work / role))
     else:
         shapes = config["toy"]["models"]
         student_key = Path(settings["student_path"]).name

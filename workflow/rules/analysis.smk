@@ -14,8 +14,8 @@ rule teacher_prefix_probe:
     benchmark:
         "results/benchmarks/analysis/teacher_prefix_probe.tsv"
     params:
-        teacher=config["models"]["teacher"],
-        students=config["models"]["students"],
+        teacher=lambda wc: config["models"]["teacher"],  # a folder here, a hub id at paper scale
+        students=lambda wc: config["models"]["students"],
         probe=PROBE,
         eval_cfg=config["eval"],
         seed=config["seed"],
@@ -26,7 +26,6 @@ rule teacher_prefix_probe:
         "../../envs/main.yaml"
     script:
         "../scripts/teacher_prefix_probe.py"
-
 
 
 rule case_study:
