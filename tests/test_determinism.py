@@ -13,7 +13,7 @@ def test_same_seed_same_tables(tmp_path):
     frames = []
     for i in range(2):
         repo = copy_repo(tmp_path / f"run{i}")
-        result = run_snakemake(repo, "--cores", "2", "--configfile", "config/ci.yaml", *TARGETS, timeout=1500)
+        result = run_snakemake(repo, *TARGETS, "--cores", "2", "--configfile", "config/ci.yaml", timeout=1500)
         assert result.returncode == 0, result.output[-3000:]
         frames.append([pd.read_csv(repo / t) for t in TARGETS])
     for a, b in zip(*frames, strict=True):
