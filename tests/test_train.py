@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -108,7 +107,7 @@ def test_sigkill_then_resume_ends_identical(world, phase, step, resume_from):
         assert torch.equal(p, q), n
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(world, tmp_path):
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(world, tmp_path, monkeypatch):
     root, config = world
     settings = run_settings(config, "small-opd_prefix4")
     settings["steps"], settings["save_every"] = 4, 2
@@ -116,19 +115,16 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(world, tmp_path):
     path.write_text(yaml.safe_dump(settings))
     killed = _cli(root, path, "nan", {"PREFIX_OPD_KILL_AT": "update:3"})
     assert killed.returncode == -9
-    teacher = Path(settings["teacher_path"])
-    backup = tmp_path / "teacher_backup"
-    shutil.copytree(teacher, backup)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(teacher)
-        with torch.no_grad():
-            model.lm_head.weight.fill_(float("nan"))
-        model.save_pretrained(teacher)
-        with pytest.raises(TrainingError, match=r"loss is nan.*last good checkpoint is .*step_2"):
-            train(settings, str(root / "questions.jsonl"), str(root / "seqkd.jsonl"), str(root / "work-nan"),
-                  str(root / "out-nan"))
-    finally:
-        shutil.rmtree(teacher)
-        shutil.copytree(backup, teacher)
+    real = Trainer._micro_step
+
+    def nan_loss(self, packed, normalizer, samp):  # the update of step 3 diverges
+        loss, kl = real(self, packed, normalizer, samp)
+        return loss * float("nan"), kl
+
+    monkeypatch.setattr(Trainer, "_micro_step", nan_loss)
+    with pytest.raises(TrainingError, match=r"step 3: loss is nan.*last good checkpoint is .*step_2"):
+        train(settings, str(root / "questions.jsonl"), str(root / "seqkd.jsonl"), str(root / "work-nan"),
+              str(root / "out-nan"))
     assert (root / "work-nan" / "checkpoints" / "step_2").is_dir()
     assert not (root / "work-nan" / "checkpoints" / "step_3").exists()
+    assert not (root / "out-nan").exists()  # nothing published
