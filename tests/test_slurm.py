@@ -161,7 +161,7 @@ def test_toy_run_through_slurm(slurm_node: str, workspace: Path) -> None:
 
     # Every job went through Slurm: one submission per job, and all of them completed.
     done, total = _done(log)
-    assert done == total >= 8, (done, total)
+    assert done == total >= 6, (done, total)  # tokenizer, pool, data, teacher, student, run settings, train
     submitted = _submitted(log)
     assert len(submitted) == total, f"{total} jobs but {len(submitted)} Slurm submissions: {submitted}"
     run_id = _slurm_run_id(log)
