@@ -57,7 +57,8 @@ def _num(v: str) -> Any:
             return v
 
 
-def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """Write a CSV under a temporary name and rename it into place (never half a file)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
@@ -87,13 +88,13 @@ class WorkDir:
         # Fresh start (or the settings changed): nothing of an older run may leak into this one.
         shutil.rmtree(self.root, ignore_errors=True)
         self.ckpt_root.mkdir(parents=True, exist_ok=True)
-        _write_csv(self.metrics_path, METRIC_COLUMNS, [])
-        _write_csv(self.kl_path, KL_COLUMNS, [])
+        write_csv(self.metrics_path, METRIC_COLUMNS, [])
+        write_csv(self.kl_path, KL_COLUMNS, [])
         return 0
 
     def _truncate_logs(self, step: int) -> None:
-        _write_csv(self.metrics_path, METRIC_COLUMNS, [r for r in _read_csv(self.metrics_path) if r["step"] <= step])
-        _write_csv(self.kl_path, KL_COLUMNS, [r for r in _read_csv(self.kl_path) if r["step"] <= step])
+        write_csv(self.metrics_path, METRIC_COLUMNS, [r for r in _read_csv(self.metrics_path) if r["step"] <= step])
+        write_csv(self.kl_path, KL_COLUMNS, [r for r in _read_csv(self.kl_path) if r["step"] <= step])
 
     def _drop_checkpoints_after(self, step: int) -> None:
         for d in self.ckpt_root.iterdir():
@@ -142,12 +143,13 @@ class WorkDir:
         shutil.rmtree(ckpt_out, ignore_errors=True)
         ckpt_out.mkdir(parents=True)
         for d in sorted(p for p in self.ckpt_root.iterdir() if p.name.startswith("step_")):
-            shutil.copytree(d, ckpt_out / d.name, copy_function=_link_or_copy)
+            shutil.copytree(d, ckpt_out / d.name, copy_function=link_or_copy)
         for f in (self.metrics_path, self.kl_path):
             shutil.copyfile(f, out_dir / f.name)
 
 
-def _link_or_copy(src: str, dst: str) -> None:
+def link_or_copy(src: str, dst: str) -> None:
+    """Hard-link a file (publishing costs no copy), or copy it across file systems."""
     try:
         os.link(src, dst)
     except OSError:

@@ -27,7 +27,6 @@ different run's checkpoints.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -41,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import flops
-from ..checkpointing import KL_COLUMNS, METRIC_COLUMNS
+from ..checkpointing import KL_COLUMNS, METRIC_COLUMNS, link_or_copy, write_csv
 from . import verl_data, verl_launch
 from .verl_overrides import SRC_DIR
 
@@ -192,22 +191,6 @@ def _has_weights(folder: Path) -> bool:
     return any(p.name.endswith(_WEIGHT_SUFFIXES) for p in folder.iterdir())
 
 
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
 def _model_shape(path: str) -> flops.ModelShape:
     from transformers import AutoConfig
 
@@ -263,7 +246,7 @@ def publish(settings: dict[str, Any], work_dir: str | Path, out_dir: str | Path)
     for step in sorted(steps):
         dest = ckpt_out / f"step_{step}"
         tmp = ckpt_out / f".tmp_step_{step}"
-        shutil.copytree(steps[step], tmp, copy_function=_link_or_copy)
+        shutil.copytree(steps[step], tmp, copy_function=link_or_copy)
         if not (tmp / _TOKENIZER_FILE).exists():
             if tokenizer_files is None:  # saved apart and copied in: never write through a hard link
                 from ..models import load_tokenizer
@@ -276,7 +259,7 @@ def publish(settings: dict[str, Any], work_dir: str | Path, out_dir: str | Path)
         os.replace(tmp, dest)
     if tokenizer_files is not None:
         shutil.rmtree(tokenizer_files)
-    _write_csv(out / "metrics.csv", METRIC_COLUMNS, rows)
-    _write_csv(out / "kl_by_position.csv", KL_COLUMNS, [])
+    write_csv(out / "metrics.csv", METRIC_COLUMNS, rows)
+    write_csv(out / "kl_by_position.csv", KL_COLUMNS, [])
     log.info("%s: published verl checkpoints %s and %d metric rows into %s", settings["name"], sorted(steps),
              len(rows), out)
