@@ -15,24 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from .data import read_jsonl, write_jsonl
 from .eval_stats import summarize
 from .grading import grade_response
 from .models import encode_prompt, load_model, load_tokenizer, stop_token_ids
 from .sampling import HFSampler, Sampler, VLLMSampler, vllm_available
 
 log = logging.getLogger(__name__)
-
-
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
 
 
 def make_sampler(kind: str, model_dir: str, eval_cfg: dict[str, Any]) -> tuple[Sampler, Any]:

@@ -41,10 +41,6 @@ def encode_prompt(tokenizer: PreTrainedTokenizerBase, user_message: str) -> list
     return tokenizer(build_prompt(tokenizer, user_message), add_special_tokens=False)["input_ids"]
 
 
-def vocab_size(tokenizer: PreTrainedTokenizerBase) -> int:
-    return len(tokenizer)
-
-
 @dataclass
 class Packed:
     """Prompt+response rows right-padded for one forward pass, with response-aligned indices.

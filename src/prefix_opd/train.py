@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from . import checkpointing, flops, losses
+from .data import read_jsonl
 from .models import Packed, encode_prompt, load_model, load_tokenizer, output_weight, response_hidden, stop_token_ids
 from .runs import ON_POLICY_METHODS
 from .sampling import HFSampler, Rollouts, Sampler
@@ -60,11 +61,6 @@ def settings_hash(settings: dict[str, Any], inputs: list[str] = ()) -> str:
     """Identity of a run's resumable state: its settings and the exact input files it trains from."""
     blob = json.dumps([settings, input_fingerprint(list(inputs))], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def generation_length(settings: dict[str, Any], step: int) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .task import LETTERS, Question, noisy_chain, render_solution, sample_question
+from .task import Question, noisy_chain, render_solution, sample_question
 
 THINK = "<think>"
 BENCHMARK_SEEDS = {"math500": 11, "aime24": 12, "aime25": 13, "gpqa": 14, "mmlu_pro": 15}
@@ -53,7 +53,3 @@ def make_benchmark(name: str, spec: dict[str, Any], seed: int, prompts: dict[str
             "options": [f"{v:02d}" for v in q.options], "n_options": len(q.options),
         })
     return records
-
-
-def option_letters(n: int) -> str:
-    return LETTERS[:n]
