@@ -44,6 +44,9 @@ run: $(STAMP)
 
 test: $(STAMP) $(VERL_STAMP) $(VLLM_STAMP)
 	bash tests/slurm/install.sh
+	@# Up before any test: with Slurm installed but down, every `snakemake` call waits ~10 s, because the
+	@# slurm executor plugin runs `scontrol show config` (which retries the controller) when it loads.
+	bash tests/slurm/start.sh >/dev/null
 	$(BIN)/python -m pytest -q -rs -p no:cacheprovider tests
 
 lint: $(STAMP)
