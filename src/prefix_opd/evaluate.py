@@ -19,7 +19,7 @@ from .data import read_jsonl, write_jsonl
 from .eval_stats import summarize
 from .grading import grade_response
 from .models import encode_prompt, load_model, load_tokenizer, stop_token_ids
-from .sampling import HFSampler, Sampler, VLLMSampler, vllm_available
+from .sampling import Sampler, VLLMSampler, local_sampler, vllm_available
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ def make_sampler(kind: str, model_dir: str, eval_cfg: dict[str, Any]) -> tuple[S
         return sampler, tokenizer
     dtype = "bfloat16" if device == "cuda" else "float32"
     model = load_model(model_dir, dtype=dtype, device=device).eval()
-    return HFSampler(model, stops, tokenizer.pad_token_id, eval_cfg["temperature"], eval_cfg["top_p"],
-                     eval_cfg.get("max_batch_tokens", 65536)), tokenizer
+    return local_sampler(kind, model, stops, tokenizer.pad_token_id, eval_cfg["temperature"], eval_cfg["top_p"],
+                         eval_cfg.get("max_batch_tokens", 65536)), tokenizer
 
 
 def decode_response(tokenizer: Any, ids: list[int], stops: list[int]) -> str:

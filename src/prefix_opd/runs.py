@@ -66,7 +66,7 @@ def lr_tag(lr: float) -> str:
 
 
 def _training(config: dict[str, Any]) -> dict[str, Any]:
-    keys = ("backend", "l_max", "batch_prompts", "samples_per_prompt", "gamma", "kl_bin", "log_steps",
+    keys = ("backend", "sampler", "l_max", "batch_prompts", "samples_per_prompt", "gamma", "kl_bin", "log_steps",
             "diagnostic_rollouts", "micro_batch_tokens", "weight_decay", "betas", "grad_clip", "dtype")
     return {k: config["training"][k] for k in keys}
 

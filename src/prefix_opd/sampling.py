@@ -84,6 +84,104 @@ class HFSampler:
             out.finished.append(cut is not None)
 
 
+class TorchSampler:
+    """Batched sampling through `qwen3_decode`: the trainer's own Qwen3 weights, a preallocated KV cache.
+
+    Same interface and semantics as `HFSampler` (temperature, top_p, stop tokens kept, `finished` False when
+    cut at `max_new_tokens`), without `generate`'s per-step overhead; finished rows leave the batch (their
+    cache rows are dropped once a quarter of the batch has finished). Set `return_logprobs` to get the
+    sampled tokens' log-probabilities under the raw model (the tests compare them with the HF forward pass).
+    """
+
+    def __init__(self, model: torch.nn.Module, stop_ids: list[int], pad_id: int, temperature: float = 1.0,
+                 top_p: float = 1.0, max_batch_tokens: int = 65536, return_logprobs: bool = False) -> None:
+        from .qwen3_decode import Qwen3Weights
+
+        Qwen3Weights.from_model(model)  # refuse an unsupported architecture now, not at the first step
+        self.model, self.stop_ids, self.pad_id = model, list(stop_ids), pad_id
+        self.temperature, self.top_p, self.max_batch_tokens = temperature, top_p, max_batch_tokens
+        self.return_logprobs = return_logprobs
+
+    def update_weights(self, model: torch.nn.Module) -> None:
+        self.model = model  # the weights are read (and fused) at each `sample` call
+
+    @torch.no_grad()
+    def sample(self, prompts: list[list[int]], n: int, max_new_tokens: int, seed: int) -> Rollouts:
+        from .qwen3_decode import Qwen3Weights
+
+        rows = [p for p in prompts for _ in range(n)]
+        out = Rollouts([], [], [], [] if self.return_logprobs else None)
+        if max_new_tokens <= 0:
+            return Rollouts(rows, [[] for _ in rows], [False] * len(rows),
+                            [[] for _ in rows] if self.return_logprobs else None)
+        weights = Qwen3Weights.from_model(self.model)
+        generator = torch.Generator(device=weights.embed.device).manual_seed(seed)
+        per_batch = max(1, self.max_batch_tokens // (max(map(len, rows)) + max_new_tokens))
+        for start in range(0, len(rows), per_batch):
+            self._generate(weights, rows[start:start + per_batch], max_new_tokens, generator, out)
+        return out
+
+    def _next_tokens(self, logits_BV: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.temperature == 0:
+            return logits_BV.argmax(-1)
+        logits_BV = logits_BV / self.temperature
+        if self.top_p < 1.0:  # nucleus: keep the smallest set of tokens whose mass reaches top_p
+            sorted_BV, order_BV = logits_BV.sort(dim=-1, descending=True)
+            mass_BV = sorted_BV.softmax(-1).cumsum(-1)
+            drop_BV = mass_BV - sorted_BV.softmax(-1) >= self.top_p
+            logits_BV = logits_BV.scatter(-1, order_BV, sorted_BV.masked_fill(drop_BV, float("-inf")))
+        return torch.multinomial(logits_BV.softmax(-1), 1, generator=generator).squeeze(-1)
+
+    def _generate(self, weights, rows: list[list[int]], max_new_tokens: int, generator: torch.Generator,
+                  out: Rollouts) -> None:
+        from .qwen3_decode import KVCache, forward
+
+        device = weights.embed.device
+        width, B = max(map(len, rows)), len(rows)
+        ids_BP = torch.full((B, width), self.pad_id, dtype=torch.long)
+        for i, p in enumerate(rows):
+            ids_BP[i, width - len(p):] = torch.tensor(p)
+        pads_B = torch.tensor([width - len(p) for p in rows], device=device)
+        cache = KVCache(weights, B, width + max_new_tokens, (torch.arange(width) < pads_B[:, None].cpu()).to(device))
+        stops = torch.tensor(self.stop_ids, device=device)
+        tokens_BT = torch.full((B, max_new_tokens), self.pad_id, dtype=torch.long, device=device)
+        logprobs_BT = torch.zeros((B, max_new_tokens), device=device)
+        active = torch.arange(B, device=device)  # original row of each cache row
+        alive_b = torch.ones(B, dtype=torch.bool, device=device)  # cache rows still generating
+        positions = (torch.arange(width, device=device) - pads_B[:, None]).clamp(min=0)
+        logits = forward(weights, ids_BP.to(device), positions, cache)
+        for t in range(max_new_tokens):
+            next_b = self._next_tokens(logits, generator)
+            tokens_BT[active, t] = next_b  # a finished row's later tokens are cut below
+            if self.return_logprobs:
+                logprobs_BT[active, t] = logits.float().log_softmax(-1).gather(-1, next_b[:, None]).squeeze(-1)
+            alive_b &= ~torch.isin(next_b, stops)
+            alive = int(alive_b.sum())
+            if alive == 0 or t == max_new_tokens - 1:
+                break
+            if (len(active) - alive) * 4 >= len(active):  # a quarter finished: drop them from the batch
+                keep = alive_b.nonzero().squeeze(-1)
+                cache.keep(keep)
+                active, next_b, pads_B, alive_b = active[keep], next_b[keep], pads_B[keep], alive_b[keep]
+            logits = forward(weights, next_b[:, None], (cache.used - pads_B)[:, None], cache)
+        for i, (p, row) in enumerate(zip(rows, tokens_BT.tolist(), strict=True)):
+            cut = next((j for j, tok in enumerate(row) if tok in self.stop_ids), None)
+            out.prompt_ids.append(p)
+            out.response_ids.append(row if cut is None else row[: cut + 1])
+            out.finished.append(cut is not None)
+            if out.sampler_logprobs is not None:
+                out.sampler_logprobs.append(logprobs_BT[i, : len(out.response_ids[-1])].tolist())
+
+
+def local_sampler(kind: str, model: torch.nn.Module, stop_ids: list[int], pad_id: int, temperature: float = 1.0,
+                  top_p: float = 1.0, max_batch_tokens: int = 65536) -> HFSampler | TorchSampler:
+    """The in-process sampler on `model` itself: 'hf' (`generate`) or 'torch' (`qwen3_decode`)."""
+    samplers = {"hf": HFSampler, "torch": TorchSampler}
+    if kind not in samplers:
+        raise ValueError(f"unknown in-process sampler {kind!r}: use one of {sorted(samplers)}")
+    return samplers[kind](model, stop_ids, pad_id, temperature, top_p, max_batch_tokens)
+
+
 class VLLMSampler:
     """vLLM's offline `LLM` engine; weights are refreshed in place from the trainer (DESIGN.md s. 6, 8).
 

@@ -1,0 +1,108 @@
+"""`TorchSampler` (qwen3_decode's KV-cache loop) against the Hugging Face model it reads its weights from."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import Qwen3Config, Qwen3ForCausalLM
+
+from prefix_opd.models import Packed, response_logprobs
+from prefix_opd.sampling import HFSampler, TorchSampler
+
+VOCAB, PAD, STOPS = 40, 0, [1, 2]
+
+
+def tiny_qwen3(seed: int = 0, **over) -> Qwen3ForCausalLM:
+    torch.manual_seed(seed)
+    config = Qwen3Config(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=256,
+                         pad_token_id=PAD, tie_word_embeddings=False, **over)
+    model = Qwen3ForCausalLM(config).eval()
+    with torch.no_grad():  # sharper, less uniform distributions than the init's, so stops come at various steps
+        for p in model.parameters():
+            p.mul_(4.0 if p.dim() > 1 else 1.0)
+    return model
+
+
+PROMPTS = [[5, 6, 7, 8, 9, 10, 11], [12, 13, 14], [15, 16, 17, 18, 19], [20]]  # ragged: left padding
+
+
+def test_sampled_tokens_logprobs_match_the_hf_forward() -> None:
+    """Prefill with padding, decode, cache compaction: every sampled token's log-prob equals HF's."""
+    model = tiny_qwen3()
+    sampler = TorchSampler(model, STOPS, PAD, return_logprobs=True)
+    r = sampler.sample(PROMPTS, 8, 48, seed=3)
+    assert len(r) == 32 and r.prompt_ids[0] == PROMPTS[0] and r.prompt_ids[8] == PROMPTS[1]
+    lengths = [len(x) for x in r.response_ids]
+    assert 3 < len(set(lengths)) and sum(r.finished) >= 8 and not all(r.finished)  # stops at many steps, some cut
+    for ids, done in zip(r.response_ids, r.finished, strict=True):
+        assert done == (ids[-1] in STOPS) and not any(t in STOPS for t in ids[:-1])
+        assert done or len(ids) == 48
+    with torch.no_grad():
+        hf = response_logprobs(model, Packed.build(r.prompt_ids, r.response_ids, PAD))
+    worst = max(abs(hf[i, j].item() - v) for i, row in enumerate(r.sampler_logprobs) for j, v in enumerate(row))
+    assert worst < 1e-4, worst
+
+
+def test_first_token_frequencies_follow_the_model() -> None:
+    model = tiny_qwen3(seed=1)
+    with torch.no_grad():
+        probs = model(torch.tensor([PROMPTS[0]])).logits[0, -1].softmax(-1)
+    r = TorchSampler(model, STOPS, PAD).sample([PROMPTS[0]], 4000, 1, seed=0)
+    counts = torch.bincount(torch.tensor([x[0] for x in r.response_ids]), minlength=VOCAB).float()
+    total_variation = 0.5 * (counts / counts.sum() - probs).abs().sum().item()
+    assert total_variation < 0.05, total_variation
+
+
+def test_top_p_keeps_to_the_nucleus() -> None:
+    model = tiny_qwen3(seed=1)
+    with torch.no_grad():
+        probs = model(torch.tensor([PROMPTS[0]])).logits[0, -1].softmax(-1)
+    order = probs.argsort(descending=True).tolist()
+    mass, nucleus = 0.0, set()
+    for tok in order:
+        nucleus.add(tok)
+        mass += probs[tok].item()
+        if mass >= 0.5:
+            break
+    r = TorchSampler(model, STOPS, PAD, top_p=0.5).sample([PROMPTS[0]], 500, 1, seed=0)
+    seen = {x[0] for x in r.response_ids}
+    assert seen <= nucleus and len(seen) == len(nucleus)
+
+
+def test_greedy_equals_hf_generate() -> None:
+    model = tiny_qwen3(seed=2)
+    ours = TorchSampler(model, STOPS, PAD, temperature=0).sample(PROMPTS, 1, 24, seed=0)
+    for prompt, ids in zip(PROMPTS, ours.response_ids, strict=True):
+        out = model.generate(torch.tensor([prompt]), do_sample=False, max_new_tokens=24, eos_token_id=STOPS,
+                             pad_token_id=PAD)[0, len(prompt):].tolist()
+        assert ids == out[: len(ids)] and (len(ids) == len(out) or out[len(ids)] == PAD)
+
+
+def test_seeded_and_batch_split_like_hf() -> None:
+    model = tiny_qwen3(seed=3)
+    a = TorchSampler(model, STOPS, PAD).sample(PROMPTS, 4, 32, seed=7)
+    b = TorchSampler(model, STOPS, PAD).sample(PROMPTS, 4, 32, seed=7)
+    c = TorchSampler(model, STOPS, PAD).sample(PROMPTS, 4, 32, seed=8)
+    assert a.response_ids == b.response_ids and a.response_ids != c.response_ids
+    small = TorchSampler(model, STOPS, PAD, max_batch_tokens=100).sample(PROMPTS, 4, 32, seed=7)  # 2 rows a call
+    assert small.prompt_ids == a.prompt_ids and len(small) == 16
+    hf = HFSampler(model, STOPS, PAD).sample(PROMPTS, 4, 32, seed=7)
+    assert hf.prompt_ids == a.prompt_ids
+
+
+def test_weights_follow_the_trainer() -> None:
+    model = tiny_qwen3(seed=4)
+    sampler = TorchSampler(model, STOPS, PAD, temperature=0)
+    before = sampler.sample(PROMPTS, 1, 16, seed=0).response_ids
+    with torch.no_grad():
+        model.lm_head.weight[:, :] = 0
+        model.lm_head.weight[9, :] = 1  # every step now prefers token 9 (or its negation: never a stop)
+    sampler.update_weights(model)
+    after = sampler.sample(PROMPTS, 1, 16, seed=0).response_ids
+    assert after != before and len({t for ids in after for t in ids}) <= 2
+
+
+def test_unsupported_architecture_is_refused() -> None:
+    with pytest.raises(ValueError, match="'torch' sampler supports plain Qwen3 models only.*attention_bias"):
+        TorchSampler(tiny_qwen3(attention_bias=True), STOPS, PAD)
