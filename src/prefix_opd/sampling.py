@@ -124,7 +124,7 @@ class TorchSampler:
     def _next_tokens(self, logits_BV: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.temperature == 0:
             return logits_BV.argmax(-1)
-        logits_BV = logits_BV / self.temperature
+        logits_BV = logits_BV.float() / self.temperature
         if self.top_p < 1.0:  # nucleus: keep the smallest set of tokens whose mass reaches top_p
             sorted_BV, order_BV = logits_BV.sort(dim=-1, descending=True)
             mass_BV = sorted_BV.softmax(-1).cumsum(-1)
