@@ -37,8 +37,8 @@ def main() -> None:
     files = {b: f"results/data/benchmarks/{b}.jsonl" for b in config["benchmarks"]}
     missing = [f for f in files.values() if not Path(f).is_file()]
     if missing or not Path(args.model, "config.json").is_file():
-        raise SystemExit(f"eval_speed: {missing or args.model} missing: build the toy world first "
-                         "(snakemake --cores all results/models/student_large results/data/benchmarks/math500.jsonl ...)")
+        raise SystemExit(f"eval_speed: {missing or args.model} missing: build the toy world first (snakemake "
+                         "--cores all results/models/student_large results/data/benchmarks/math500.jsonl ...)")
     rollouts = sum(config["eval"]["samples"][b] * sum(1 for _ in open(f)) for b, f in files.items())
     rows = []
     for sampler in args.samplers:

@@ -146,8 +146,9 @@ def native_worker(spec: dict[str, Any]) -> dict[str, Any]:
         tokens.append(result.response_tokens)
         prompt_lens = [len(p) for p in spec["step_rows"][step]["ids"]]
         longest.append(max(n - p for n, p in zip(result.seq_lens, prompt_lens, strict=True)))
+    sampler = spec["settings"]["training"]["sampler"]
     return {"seconds": seconds, "tokens": tokens, "longest": longest, "torch_threads": torch.get_num_threads(),
-            "implementation": f"prefix_opd.train.Trainer.step ({spec['settings']['training']['sampler']} sampler + sampled-token reverse KL, OPD loss)",
+            "implementation": f"prefix_opd.train.Trainer.step ({sampler} sampler + sampled-token reverse KL, OPD loss)",
             "versions": f"torch {torch.__version__}; transformers {transformers.__version__}", "note": ""}
 
 

@@ -12,7 +12,8 @@ and the timed calls interleaved (run 0 of every engine, then run 1, ...), so tha
 machine's load hits every engine alike. Throughput is generated tokens (stop tokens included) / seconds
 of a call; the median call is reported, and the best call beside it.
 
-Engines: `hf`; `torch` (qwen3_decode's plain-torch decode loop, the toy default; main venv); `vllm` (VLLMSampler's CPU default: eager); `vllm_compiled` (enforce_eager=False:
+Engines: `hf`; `torch` (qwen3_decode's plain-torch decode loop, the toy default; main venv);
+`vllm` (VLLMSampler's CPU default: eager); `vllm_compiled` (enforce_eager=False:
 torch.compile with inductor, long start).
 
 Writes results/bench/sampling.csv with columns engine, tokens_per_s, seconds, start_seconds, machine,
