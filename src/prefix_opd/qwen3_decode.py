@@ -116,14 +116,20 @@ class KVCache:
         self.key_bias_BS = self.key_bias_BS.index_select(0, rows)
 
 
-def forward(w: Qwen3Weights, ids_BT: Tensor, positions_BT: Tensor, cache: KVCache) -> Tensor:
-    """Run T new tokens per row through the model, appending to `cache`; returns the last position's logits."""
+def forward(w: Qwen3Weights, ids_BT: Tensor, positions_BT: Tensor | None, cache: KVCache) -> Tensor:
+    """Run T new tokens per row through the model, appending to `cache`; returns the last position's logits.
+
+    `positions_BT` are the RoPE positions (a row's slot minus its padding); None when no row is padded.
+    """
     B, T = ids_BT.shape
     H, KV, D = w.heads, w.kv_heads, w.head_dim
     G = H // KV
     s0, s1 = cache.used, cache.used + T
     x = F.embedding(ids_BT, w.embed)
-    cos, sin = cache.cos[positions_BT][:, :, None], cache.sin[positions_BT][:, :, None]  # (B, T, 1, D)
+    if positions_BT is None:  # no padding: every row is at slots s0 .. s1-1
+        cos, sin = cache.cos[None, s0:s1, None], cache.sin[None, s0:s1, None]  # (1, T, 1, D)
+    else:
+        cos, sin = cache.cos[positions_BT][:, :, None], cache.sin[positions_BT][:, :, None]  # (B, T, 1, D)
     mask = None
     if T > 1 or cache.padded:
         mask = cache.key_bias_BS[:, None, None, :s1]  # (B, 1, 1, S)

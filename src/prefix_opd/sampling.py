@@ -124,13 +124,18 @@ class TorchSampler:
     def _next_tokens(self, logits_BV: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.temperature == 0:
             return logits_BV.argmax(-1)
-        logits_BV = logits_BV.float() / self.temperature
+        logits_BV = logits_BV.float()
+        if self.temperature != 1.0:
+            logits_BV = logits_BV / self.temperature
         if self.top_p < 1.0:  # nucleus: keep the smallest set of tokens whose mass reaches top_p
             sorted_BV, order_BV = logits_BV.sort(dim=-1, descending=True)
             mass_BV = sorted_BV.softmax(-1).cumsum(-1)
             drop_BV = mass_BV - sorted_BV.softmax(-1) >= self.top_p
             logits_BV = logits_BV.scatter(-1, order_BV, sorted_BV.masked_fill(drop_BV, float("-inf")))
-        return torch.multinomial(logits_BV.softmax(-1), 1, generator=generator).squeeze(-1)
+        # inverse-CDF sampling: the first token whose cumulative probability exceeds a uniform draw
+        cdf_BV = logits_BV.softmax(-1).cumsum(-1)
+        u_B1 = torch.rand((cdf_BV.shape[0], 1), generator=generator, device=cdf_BV.device) * cdf_BV[:, -1:]
+        return torch.searchsorted(cdf_BV, u_B1, right=True).squeeze(-1).clamp_(max=cdf_BV.shape[-1] - 1)
 
     def _generate(self, weights, rows: list[list[int]], max_new_tokens: int, generator: torch.Generator,
                   out: Rollouts) -> None:
@@ -148,7 +153,7 @@ class TorchSampler:
         logprobs_BT = torch.zeros((B, max_new_tokens), device=device)
         active = torch.arange(B, device=device)  # original row of each cache row
         alive_b = torch.ones(B, dtype=torch.bool, device=device)  # cache rows still generating
-        positions = (torch.arange(width, device=device) - pads_B[:, None]).clamp(min=0)
+        positions = (torch.arange(width, device=device) - pads_B[:, None]).clamp(min=0) if cache.padded else None
         logits = forward(weights, ids_BP.to(device), positions, cache)
         for t in range(max_new_tokens):
             next_b = self._next_tokens(logits, generator)
@@ -163,7 +168,8 @@ class TorchSampler:
                 keep = alive_b.nonzero().squeeze(-1)
                 cache.keep(keep)
                 active, next_b, pads_B, alive_b = active[keep], next_b[keep], pads_B[keep], alive_b[keep]
-            logits = forward(weights, next_b[:, None], (cache.used - pads_B)[:, None], cache)
+            positions = (cache.used - pads_B)[:, None] if cache.padded else None
+            logits = forward(weights, next_b[:, None], positions, cache)
         for i, (p, row) in enumerate(zip(rows, tokens_BT.tolist(), strict=True)):
             cut = next((j for j, tok in enumerate(row) if tok in self.stop_ids), None)
             out.prompt_ids.append(p)
