@@ -6,8 +6,8 @@ module runs the arithmetic of `transformers`' `Qwen3ForCausalLM` (RMSNorm in flo
 head dim, rotate-half RoPE, grouped-query attention, SwiGLU) in as few torch calls as it can: fused q/k/v
 and gate/up weights, q and k normed and rotated together, RoPE tables computed once per call, one cache
 write per layer and step, grouped-query attention as two batched matmuls over shared key heads, the
-softmax scale folded into q_norm's weight. `TorchSampler`
-(sampling.py) drives it; tests/test_sampling.py checks its log-probs against the Hugging Face model's.
+softmax scale folded into q_norm's weight. `TorchSampler` (sampling.py) drives it;
+tests/test_torch_sampler.py checks its log-probs against the Hugging Face model's.
 
 Rows are left-padded to a common prompt width, so every row writes cache slot `width + t` at decode step
 `t`; a row's RoPE position is its slot minus its padding.
@@ -105,8 +105,8 @@ class KVCache:
         self.key_bias_BS = torch.zeros((rows, slots), dtype=dtype, device=device)
         self.key_bias_BS[:, : pad_BP.shape[1]].masked_fill_(pad_BP, torch.finfo(dtype).min)
         self.cos, self.sin = w.rope(slots)
-        self.half = w.head_dim // 2
-        self.perm = torch.cat([torch.arange(self.half, w.head_dim), torch.arange(self.half)]).to(device)
+        half = w.head_dim // 2
+        self.perm = torch.cat([torch.arange(half, w.head_dim), torch.arange(half)]).to(device)  # rotate_half
         self.used = 0  # slots written so far (same for every row)
 
     def keep(self, rows: Tensor) -> None:

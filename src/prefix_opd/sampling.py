@@ -30,6 +30,22 @@ class Rollouts:
     def __len__(self) -> int:
         return len(self.response_ids)
 
+    def add(self, prompt: list[int], generated: list[int], stop_ids: list[int]) -> None:
+        """Append one row, its generated tokens cut after the first stop token (kept)."""
+        cut = next((j for j, tok in enumerate(generated) if tok in stop_ids), None)
+        self.prompt_ids.append(prompt)
+        self.response_ids.append(generated if cut is None else generated[: cut + 1])
+        self.finished.append(cut is not None)
+
+
+def left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, list[int]]:
+    """Token rows right-aligned in one (B, width) tensor, and each row's padding length."""
+    width = max(map(len, rows))
+    ids_BP = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    for i, p in enumerate(rows):
+        ids_BP[i, width - len(p):] = torch.tensor(p)
+    return ids_BP, [width - len(p) for p in rows]
+
 
 class Sampler(Protocol):
     def sample(self, prompts: list[list[int]], n: int, max_new_tokens: int, seed: int) -> Rollouts: ...
@@ -65,23 +81,17 @@ class HFSampler:
         return out
 
     def _generate(self, rows: list[list[int]], max_new_tokens: int, out: Rollouts) -> None:
-        width = max(len(p) for p in rows)
         device = next(self.model.parameters()).device
-        ids_BP = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask_BP = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, p in enumerate(rows):
-            ids_BP[i, width - len(p):] = torch.tensor(p)
-            mask_BP[i, width - len(p):] = 1
+        ids_BP, pads = left_pad(rows, self.pad_id)
+        width = ids_BP.shape[1]
+        mask_BP = (torch.arange(width) >= torch.tensor(pads)[:, None]).long()
         seqs = self.model.generate(
             input_ids=ids_BP.to(device), attention_mask=mask_BP.to(device), do_sample=True,
             temperature=self.temperature, top_p=self.top_p, top_k=0, max_new_tokens=max_new_tokens,
             eos_token_id=self.stop_ids, pad_token_id=self.pad_id,
         )
         for p, row in zip(rows, seqs[:, width:].tolist(), strict=True):
-            cut = next((j for j, tok in enumerate(row) if tok in self.stop_ids), None)
-            out.prompt_ids.append(p)
-            out.response_ids.append(row if cut is None else row[: cut + 1])
-            out.finished.append(cut is not None)
+            out.add(p, row, self.stop_ids)
 
 
 class TorchSampler:
@@ -142,12 +152,11 @@ class TorchSampler:
         from .qwen3_decode import KVCache, forward
 
         device = weights.embed.device
-        width, B = max(map(len, rows)), len(rows)
-        ids_BP = torch.full((B, width), self.pad_id, dtype=torch.long)
-        for i, p in enumerate(rows):
-            ids_BP[i, width - len(p):] = torch.tensor(p)
-        pads_B = torch.tensor([width - len(p) for p in rows], device=device)
-        cache = KVCache(weights, B, width + max_new_tokens, (torch.arange(width) < pads_B[:, None].cpu()).to(device))
+        ids_BP, pads = left_pad(rows, self.pad_id)
+        B, width = ids_BP.shape
+        cache = KVCache(weights, B, width + max_new_tokens,
+                        (torch.arange(width) < torch.tensor(pads)[:, None]).to(device))
+        pads_B = torch.tensor(pads, device=device)
         stops = torch.tensor(self.stop_ids, device=device)
         tokens_BT = torch.full((B, max_new_tokens), self.pad_id, dtype=torch.long, device=device)
         logprobs_BT = torch.zeros((B, max_new_tokens), device=device)
@@ -171,10 +180,7 @@ class TorchSampler:
             positions = (cache.used - pads_B)[:, None] if cache.padded else None
             logits = forward(weights, next_b[:, None], positions, cache)
         for i, (p, row) in enumerate(zip(rows, tokens_BT.tolist(), strict=True)):
-            cut = next((j for j, tok in enumerate(row) if tok in self.stop_ids), None)
-            out.prompt_ids.append(p)
-            out.response_ids.append(row if cut is None else row[: cut + 1])
-            out.finished.append(cut is not None)
+            out.add(p, row, self.stop_ids)
             if out.sampler_logprobs is not None:
                 out.sampler_logprobs.append(logprobs_BT[i, : len(out.response_ids[-1])].tolist())
 

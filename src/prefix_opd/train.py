@@ -123,7 +123,7 @@ class Trainer:
         self.teacher_shape = flops.ModelShape.from_hf_config(self.teacher.config) if self.teacher else None
         self.optimizer = torch.optim.AdamW(self.student.parameters(), lr=settings["lr"],
                                            betas=tuple(self.t["betas"]), weight_decay=self.t["weight_decay"])
-        self.sampler: Sampler = local_sampler(self.t.get("sampler", "hf"), self.student, self.stop_ids, self.pad_id)
+        self.sampler: Sampler = local_sampler(self.t["sampler"], self.student, self.stop_ids, self.pad_id)
         source = offpolicy_path if settings["method"] in ("seqkd", "seqkd_prefix") else questions_path
         self.records = read_jsonl(source)
         self.prompts = [encode_prompt(self.tokenizer, r["prompt"]) for r in self.records]
