@@ -18,10 +18,12 @@ AdamW betas, weight decay and gradient clip, and the same torch thread count.
   clipping and the optimiser step; dataloading and logging are outside. Rollout tokens are counted as ours:
   the completion tokens up to and including the first stop token.
 
-Each engine runs in its own subprocess, one after the other (they never share the CPU): the native one with
-this interpreter, TRL with `.venv-trl/bin/python` (envs/trl.txt; TRL never enters the main venv). Each
-reports the median of `--steps` steps after one warm-up step. Writes results/bench/opd_vs_trl.csv and prints
-the ratio and whether the target (native >= 2x TRL's tokens/s) is met.
+Each engine runs in its own subprocess: the native one with this interpreter, TRL with `.venv-trl/bin/python`
+(envs/trl.txt; TRL never enters the main venv). Both load their models at the same time, then take turns in
+lock-step: native step k, then TRL step k, each started only while the other waits idle at its gate, so they
+never share the CPU and a drift of the machine's speed (up to 1.5x between minutes on the shared 2-core machine)
+hits both alike. Each reports the median of `--steps` steps after one warm-up step. Writes
+results/bench/opd_vs_trl.csv and prints the ratio and whether the target (native >= 2x TRL's tokens/s) is met.
 
 If results/models/{teacher,student_large} or the prompts are missing, random-initialised Qwen3 models of the
 configured toy shapes (`toy.models`) and a fresh toy question pool stand in; the CSV's `models` and `prompts`
@@ -40,6 +42,7 @@ import csv
 import json
 import os
 import platform
+import select
 import shutil
 import statistics
 import subprocess
@@ -51,6 +54,25 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 2.0
+REPLY_FD = "OPD_BENCH_REPLY_FD"  # the worker's end of the pipe on which it tells the driver "ready" / "done"
+
+
+class Gate:
+    """A worker's side of the lock-step turns: say `ready`, wait for the driver's go (a line on stdin), run one
+    step, say `done`. Without the driver's pipe (a worker run by hand) it never waits."""
+
+    def __init__(self) -> None:
+        fd = os.environ.get(REPLY_FD)
+        self.reply = os.fdopen(int(fd), "w", buffering=1) if fd else None
+
+    def wait(self) -> None:
+        if self.reply:
+            self.reply.write("ready\n")
+            sys.stdin.readline()
+
+    def done(self) -> None:
+        if self.reply:
+            self.reply.write("done\n")
 
 
 # ------------------------------------------------------------------------------------------- preparation
@@ -135,14 +157,17 @@ def native_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from prefix_opd.train import Trainer
 
     trainer = Trainer(spec["settings"], spec["questions"], spec["questions"], spec["threads"])
+    gate = Gate()
     seconds, tokens, longest = [], [], []
     for step in range(spec["steps"] + 1):
         expected = spec["step_rows"][step]["ids"][:: spec["samples_per_prompt"]]
         if [trainer.prompts[i] for i in trainer.batch_indices(step)] != expected:
             raise RuntimeError(f"native step {step}: prompts differ from the prepared ones")
+        gate.wait()
         t0 = time.perf_counter()
         result = trainer.step(step)
         seconds.append(time.perf_counter() - t0)
+        gate.done()
         tokens.append(result.response_tokens)
         prompt_lens = [len(p) for p in spec["step_rows"][step]["ids"]]
         longest.append(max(n - p for n, p in zip(result.seq_lens, prompt_lens, strict=True)))
@@ -188,13 +213,15 @@ def trl_worker(spec: dict[str, Any]) -> dict[str, Any]:
 
     class Timer(TrainerCallback):
         def __init__(self) -> None:
-            self.t0, self.seconds = 0.0, []
+            self.t0, self.seconds, self.gate = 0.0, [], Gate()
 
         def on_step_begin(self, *_: Any, **__: Any) -> None:
+            self.gate.wait()
             self.t0 = time.perf_counter()
 
         def on_step_end(self, *_: Any, **__: Any) -> None:
             self.seconds.append(time.perf_counter() - self.t0)
+            self.gate.done()
 
     class Counted(DistillationTrainer):
         """DistillationTrainer unchanged; it only records each step's rollout tokens and checks its prompts."""
@@ -223,18 +250,59 @@ def trl_worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------- driver
-def run_worker(engine: str, python: str, spec_path: Path, threads: int, timeout: int) -> dict[str, Any]:
-    result_path = spec_path.with_name(f"{engine}.json")
+def run_lockstep(pythons: dict[str, str], spec_path: Path, threads: int, steps: int, timeout: int
+                 ) -> dict[str, dict[str, Any]]:
+    """Start one worker per engine, then give them turns: for each step, each engine in order runs its step
+    while every other worker waits at its gate. Returns each worker's result (its JSON file)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                TOKENIZERS_PARALLELISM="false")
-    cmd = [python, str(Path(__file__).resolve()), "--worker", engine, "--spec", str(spec_path),
-           "--result", str(result_path)]
+    workers = {}
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{engine} worker failed (rc {proc.returncode}):\n{proc.stderr[-4000:]}")
-    out = json.loads(result_path.read_text())
-    out["wall_seconds"] = time.perf_counter() - t0
+    for engine, python in pythons.items():
+        read_fd, write_fd = os.pipe()
+        log = open(spec_path.with_name(f"{engine}.log"), "w+")
+        cmd = [python, str(Path(__file__).resolve()), "--worker", engine, "--spec", str(spec_path),
+               "--result", str(spec_path.with_name(f"{engine}.json"))]
+        proc = subprocess.Popen(cmd, env=dict(env, **{REPLY_FD: str(write_fd)}), cwd=ROOT, stdin=subprocess.PIPE,
+                                stdout=log, stderr=subprocess.STDOUT, text=True, pass_fds=(write_fd,))
+        os.close(write_fd)
+        workers[engine] = (proc, read_fd, log)
+
+    def expect(engine: str, word: str) -> None:
+        proc, reply_fd, log = workers[engine]
+        line = b""
+        while not line.endswith(b"\n"):  # byte by byte on the raw pipe: nothing read ahead of select's back
+            if not select.select([reply_fd], [], [], timeout)[0]:
+                line += b" (timed out)\n"
+                break
+            byte = os.read(reply_fd, 1)
+            line += byte or b" (worker exited)\n"
+        said = line.strip().decode()
+        if said != word:
+            proc.kill()
+            log.seek(0)
+            raise RuntimeError(f"{engine} worker: expected {word!r}, got {said!r} (rc {proc.poll()}):\n"
+                               f"{log.read()[-4000:]}")
+
+    for engine in workers:
+        expect(engine, "ready")
+    for step in range(steps + 1):
+        for engine, (proc, _, _) in workers.items():
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            expect(engine, "done")
+            if step < steps:
+                expect(engine, "ready")  # idle at its next gate before the other engine's turn
+    out = {}
+    for engine, (proc, reply_fd, log) in workers.items():
+        proc.stdin.close()
+        if proc.wait(timeout=timeout) != 0:
+            log.seek(0)
+            raise RuntimeError(f"{engine} worker failed (rc {proc.returncode}):\n{log.read()[-4000:]}")
+        os.close(reply_fd)
+        log.close()
+        out[engine] = json.loads(spec_path.with_name(f"{engine}.json").read_text())
+        out[engine]["wall_seconds"] = time.perf_counter() - t0
     return out
 
 
@@ -266,7 +334,9 @@ def summarise(engine: str, spec: dict[str, Any], res: dict[str, Any]) -> dict[st
         "step_seconds_all": " ".join(f"{x:.3f}" for x in res["seconds"]),
         "response_tokens_all": " ".join(str(x) for x in res["tokens"]),
         "longest_response_all": " ".join(str(x) for x in res["longest"]),
-        "worker_wall_seconds": round(res["wall_seconds"], 1), "note": res["note"],
+        "worker_wall_seconds": round(res["wall_seconds"], 1),
+        "schedule": "lock-step: the engines take turns step by step, each idle while the other runs",
+        "note": res["note"],
     }
 
 
@@ -279,7 +349,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, help="override the run's learning rate in both engines (0: the policy stays "
                     "the initial student, so both engines sample the same workload every step)")
     ap.add_argument("--trl-python", default=str(ROOT / ".venv-trl" / "bin" / "python"))
-    ap.add_argument("--timeout", type=int, default=300, help="seconds per engine")
+    ap.add_argument("--timeout", type=int, default=300, help="seconds a worker may take to load or to run one step")
     ap.add_argument("--out", default="results/bench/opd_vs_trl.csv")
     ap.add_argument("--worker", choices=["native", "trl"], help=argparse.SUPPRESS)
     ap.add_argument("--spec", help=argparse.SUPPRESS)
@@ -297,10 +367,10 @@ def main() -> None:
         spec = prepare(args, work)
         spec_path = work / "spec.json"
         spec_path.write_text(json.dumps(spec))
-        rows = []
-        for engine, python in (("native", sys.executable), ("trl", args.trl_python)):
-            print(f"running {engine} ({args.steps} + 1 steps) ...", flush=True)
-            rows.append(summarise(engine, spec, run_worker(engine, python, spec_path, args.threads, args.timeout)))
+        print(f"running native and trl in lock-step ({args.steps} + 1 steps each) ...", flush=True)
+        results = run_lockstep({"native": sys.executable, "trl": args.trl_python}, spec_path, args.threads,
+                               args.steps, args.timeout)
+        rows = [summarise(engine, spec, res) for engine, res in results.items()]
     native, trl_row = rows
     ratio = native["tokens_per_s"] / trl_row["tokens_per_s"]
     step_ratio = trl_row["step_seconds_median"] / native["step_seconds_median"]

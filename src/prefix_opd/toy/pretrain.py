@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
-from ..models import Packed, build_prompt, load_model, load_tokenizer
+from ..models import Packed, build_prompt, load_model, load_tokenizer, response_logprobs
 from .task import LETTERS, noisy_chain, render_solution, sample_question
 from .world import user_message
 
@@ -90,11 +90,7 @@ def pretrain(spec: dict[str, Any], toy: dict[str, Any], prompts: dict[str, str],
         pairs = [training_example(rng, toy["benchmarks"], cfg["rule_mix"], toy["pool_steps"], spec["noise"],
                                   tokenizer, prompts) for _ in range(cfg["batch"])]
         packed = Packed.build([p for p, _ in pairs], [r for _, r in pairs], tokenizer.pad_token_id)
-        logits = model(input_ids=packed.input_ids_BL, attention_mask=packed.attention_BL, use_cache=False).logits
-        index = packed.gather_BT.unsqueeze(-1).expand(-1, -1, logits.shape[-1])
-        logp = torch.gather(logits, 1, index).log_softmax(-1)
-        nll = -logp.gather(-1, packed.targets_BT.unsqueeze(-1)).squeeze(-1)
-        loss = nll[packed.response_mask_BT].mean()
+        loss = -response_logprobs(model, packed)[packed.response_mask_BT].mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
