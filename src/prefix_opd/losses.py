@@ -422,8 +422,9 @@ def position_binned_kl(kl_BT: Tensor, mask_BT: Tensor, bin_size: int) -> list[tu
     counts = torch.zeros(n_bins, dtype=torch.long, device=kl_BT.device).index_add_(
         0, bin_T, m_BT.long().sum(0)
     )
+    sums_K, counts_K = sums.tolist(), counts.tolist()  # one conversion each, not one per bin
     return [
-        (k * bin_size, (k + 1) * bin_size, float(sums[k] / counts[k]), int(counts[k]))
+        (k * bin_size, (k + 1) * bin_size, sums_K[k] / counts_K[k], counts_K[k])
         for k in range(n_bins)
-        if counts[k] > 0
+        if counts_K[k] > 0
     ]

@@ -95,7 +95,7 @@ class HFSampler:
 
 
 class TorchSampler:
-    """Batched sampling through `qwen3_decode`: the trainer's own Qwen3 weights, a preallocated KV cache.
+    """Batched sampling through `qwen3_decode`: the trainer's own Qwen3 weights, a KV cache grown 32 slots at a time.
 
     Same interface and semantics as `HFSampler` (temperature, top_p, stop tokens kept, `finished` False when
     cut at `max_new_tokens`), without `generate`'s per-step overhead; finished rows leave the batch (their

@@ -8,6 +8,7 @@ into the declared output folder at the end (Snakemake deletes declared outputs b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -97,6 +98,14 @@ def micro_batches(lengths: list[int], budget: int) -> Iterator[list[int]]:
         yield group
 
 
+@functools.lru_cache(maxsize=4)
+def epoch_permutation(seed: int, epoch: int, n: int) -> tuple[int, ...]:
+    """The order of the `n` prompts in `epoch` (shuffled once per epoch, not once per prompt drawn)."""
+    perm = list(range(n))
+    random.Random(seed * 1_000_003 + epoch).shuffle(perm)
+    return tuple(perm)
+
+
 class Trainer:
     """Holds the student, the teacher, the data and the optimiser of one run."""
 
@@ -132,13 +141,8 @@ class Trainer:
     def batch_indices(self, step: int) -> list[int]:
         """The prompts of 0-based `step`: consecutive slices of a per-epoch seeded permutation."""
         b, n = self.t["batch_prompts"], len(self.records)
-        out = []
-        for k in range(step * b, step * b + b):
-            epoch, pos = divmod(k, n)
-            perm = list(range(n))
-            random.Random(self.s["seed"] * 1_000_003 + epoch).shuffle(perm)
-            out.append(perm[pos])
-        return out
+        return [epoch_permutation(self.s["seed"], epoch, n)[pos]
+                for epoch, pos in (divmod(k, n) for k in range(step * b, step * b + b))]
 
     def offpolicy_responses(self, idx: list[int], limit: int | None) -> Rollouts:
         prompts, responses = [], []
