@@ -101,7 +101,7 @@ class KVCache:
 
     The capacity grows `GROW` slots at a time up to `slots`, and attention reads the whole capacity (unwritten
     slots are masked): a contiguous tensor, where a slice of a preallocated full-length cache would make
-    every attention matmul copy its keys and values first (measured: 40% of a decode step at 480 rows).
+    every attention matmul copy its keys and values first (17% of a decode step at 480 rows, measured).
     """
 
     GROW = 32

@@ -71,7 +71,7 @@ if TOY:
         input:
             models=expand("results/models/{model}", model=TOY_MODELS),
             benchmarks=list(benchmark_files().values()),
-            code=package_modules("evaluate", "grading", "sampling"),
+            code=package_modules("evaluate", "grading", "sampling", "qwen3_decode"),
         output:
             report("results/models/toy_summary.csv", caption="../report/toy_summary.rst", category="Toy world"),
         log:
