@@ -293,7 +293,6 @@ def run_lockstep(pythons: dict[str, str], spec_path: Path, threads: int, steps: 
             expect(engine, "done")
             if step < steps:
                 expect(engine, "ready")  # idle at its next gate before the other engine's turn
-    out = {}
     for engine, (proc, reply_fd, log) in workers.items():
         proc.stdin.close()
         if proc.wait(timeout=timeout) != 0:
@@ -301,9 +300,9 @@ def run_lockstep(pythons: dict[str, str], spec_path: Path, threads: int, steps: 
             raise RuntimeError(f"{engine} worker failed (rc {proc.returncode}):\n{log.read()[-4000:]}")
         os.close(reply_fd)
         log.close()
-        out[engine] = json.loads(spec_path.with_name(f"{engine}.json").read_text())
-        out[engine]["wall_seconds"] = time.perf_counter() - t0
-    return out
+    wall = time.perf_counter() - t0  # the lock-step run's, shared by both workers
+    return {engine: json.loads(spec_path.with_name(f"{engine}.json").read_text()) | {"wall_seconds": wall}
+            for engine in workers}
 
 
 def machine() -> str:

@@ -106,3 +106,22 @@ def test_weights_follow_the_trainer() -> None:
 def test_unsupported_architecture_is_refused() -> None:
     with pytest.raises(ValueError, match="'torch' sampler supports plain Qwen3 models only.*attention_bias"):
         TorchSampler(tiny_qwen3(attention_bias=True), STOPS, PAD)
+
+
+def test_hf_reference_scores_a_row_the_same_alone_and_beside_longer_rows() -> None:
+    """The reference above, `response_logprobs`, passes no attention mask (causal attention hides the right
+    padding): a short row padded beside long ones gets exactly the log-probs it gets alone, and those are the
+    plain causal-LM log-probs of the unpadded sequence."""
+    model = tiny_qwen3()
+    prompts, responses = [[3, 4, 5], [6, 7, 8, 9, 10, 11], [12]], [[13, 14], [15] * 9, [16, 17, 18, 19]]
+    with torch.no_grad():
+        packed = Packed.build(prompts, responses, PAD)
+        together = response_logprobs(model, packed)
+        for i, (p, r) in enumerate(zip(prompts, responses, strict=True)):
+            alone = response_logprobs(model, Packed.build([p], [r], PAD))[0]
+            assert torch.allclose(together[i, : len(r)], alone, atol=1e-6), i
+            assert packed.response_mask_BT[i].sum() == len(r)
+        p, r = prompts[1], responses[1]
+        logits = model(torch.tensor([p + r])).logits[0, len(p) - 1: -1]
+    expected = logits.log_softmax(-1).gather(-1, torch.tensor(r)[:, None]).squeeze(-1)
+    assert torch.allclose(together[1, : len(r)], expected, atol=1e-5)

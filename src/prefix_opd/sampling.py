@@ -38,13 +38,13 @@ class Rollouts:
         self.finished.append(cut is not None)
 
 
-def left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, list[int]]:
-    """Token rows right-aligned in one (B, width) tensor, and each row's padding length."""
+def left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows right-aligned in one (B, width) tensor, and where the padding is (True on padded slots)."""
     width = max(map(len, rows))
     ids_BP = torch.full((len(rows), width), pad_id, dtype=torch.long)
     for i, p in enumerate(rows):
         ids_BP[i, width - len(p):] = torch.tensor(p)
-    return ids_BP, [width - len(p) for p in rows]
+    return ids_BP, torch.arange(width) < torch.tensor([width - len(p) for p in rows])[:, None]
 
 
 class Sampler(Protocol):
@@ -82,11 +82,10 @@ class HFSampler:
 
     def _generate(self, rows: list[list[int]], max_new_tokens: int, out: Rollouts) -> None:
         device = next(self.model.parameters()).device
-        ids_BP, pads = left_pad(rows, self.pad_id)
+        ids_BP, pad_BP = left_pad(rows, self.pad_id)
         width = ids_BP.shape[1]
-        mask_BP = (torch.arange(width) >= torch.tensor(pads)[:, None]).long()
         seqs = self.model.generate(
-            input_ids=ids_BP.to(device), attention_mask=mask_BP.to(device), do_sample=True,
+            input_ids=ids_BP.to(device), attention_mask=(~pad_BP).long().to(device), do_sample=True,
             temperature=self.temperature, top_p=self.top_p, top_k=0, max_new_tokens=max_new_tokens,
             eos_token_id=self.stop_ids, pad_token_id=self.pad_id,
         )
@@ -152,11 +151,10 @@ class TorchSampler:
         from .qwen3_decode import KVCache, forward
 
         device = weights.embed.device
-        ids_BP, pads = left_pad(rows, self.pad_id)
+        ids_BP, pad_BP = left_pad(rows, self.pad_id)
         B, width = ids_BP.shape
-        cache = KVCache(weights, B, width + max_new_tokens,
-                        (torch.arange(width) < torch.tensor(pads)[:, None]).to(device))
-        pads_B = torch.tensor(pads, device=device)
+        cache = KVCache(weights, B, width + max_new_tokens, pad_BP.to(device))
+        pads_B = pad_BP.sum(1).to(device)
         stops = torch.tensor(self.stop_ids, device=device)
         tokens_BT = torch.full((B, max_new_tokens), self.pad_id, dtype=torch.long, device=device)
         logprobs_BT = torch.zeros((B, max_new_tokens), device=device)
