@@ -1,4 +1,5 @@
-"""`TorchSampler` (qwen3_decode's KV-cache loop) against the Hugging Face model it reads its weights from."""
+"""`TorchSampler` (qwen3_decode's KV-cache loop) and `FusedSampler` (fused_decode's C kernel) against the Hugging
+Face model they read their weights from."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
 from prefix_opd.models import Packed, response_logprobs
-from prefix_opd.sampling import HFSampler, TorchSampler
+from prefix_opd.sampling import FusedSampler, HFSampler, TorchSampler
 
 VOCAB, PAD, STOPS = 40, 0, [1, 2]
 
@@ -25,12 +26,14 @@ def tiny_qwen3(seed: int = 0, **over) -> Qwen3ForCausalLM:
 
 
 PROMPTS = [[5, 6, 7, 8, 9, 10, 11], [12, 13, 14], [15, 16, 17, 18, 19], [20]]  # ragged: left padding
+SAMPLERS = pytest.mark.parametrize("Sampler", [TorchSampler, FusedSampler], ids=["torch", "fused"])
 
 
-def test_sampled_tokens_logprobs_match_the_hf_forward() -> None:
+@SAMPLERS
+def test_sampled_tokens_logprobs_match_the_hf_forward(Sampler: type) -> None:
     """Prefill with padding, decode, cache compaction: every sampled token's log-prob equals HF's."""
     model = tiny_qwen3()
-    sampler = TorchSampler(model, STOPS, PAD, return_logprobs=True)
+    sampler = Sampler(model, STOPS, PAD, return_logprobs=True)
     r = sampler.sample(PROMPTS, 8, 48, seed=3)
     assert len(r) == 32 and r.prompt_ids[0] == PROMPTS[0] and r.prompt_ids[8] == PROMPTS[1]
     lengths = [len(x) for x in r.response_ids]
@@ -44,17 +47,19 @@ def test_sampled_tokens_logprobs_match_the_hf_forward() -> None:
     assert worst < 1e-4, worst
 
 
-def test_first_token_frequencies_follow_the_model() -> None:
+@SAMPLERS
+def test_first_token_frequencies_follow_the_model(Sampler: type) -> None:
     model = tiny_qwen3(seed=1)
     with torch.no_grad():
         probs = model(torch.tensor([PROMPTS[0]])).logits[0, -1].softmax(-1)
-    r = TorchSampler(model, STOPS, PAD).sample([PROMPTS[0]], 4000, 1, seed=0)
+    r = Sampler(model, STOPS, PAD).sample([PROMPTS[0]], 4000, 1, seed=0)
     counts = torch.bincount(torch.tensor([x[0] for x in r.response_ids]), minlength=VOCAB).float()
     total_variation = 0.5 * (counts / counts.sum() - probs).abs().sum().item()
     assert total_variation < 0.05, total_variation
 
 
-def test_top_p_keeps_to_the_nucleus() -> None:
+@SAMPLERS
+def test_top_p_keeps_to_the_nucleus(Sampler: type) -> None:
     model = tiny_qwen3(seed=1)
     with torch.no_grad():
         probs = model(torch.tensor([PROMPTS[0]])).logits[0, -1].softmax(-1)
@@ -65,35 +70,38 @@ def test_top_p_keeps_to_the_nucleus() -> None:
         mass += probs[tok].item()
         if mass >= 0.5:
             break
-    r = TorchSampler(model, STOPS, PAD, top_p=0.5).sample([PROMPTS[0]], 500, 1, seed=0)
+    r = Sampler(model, STOPS, PAD, top_p=0.5).sample([PROMPTS[0]], 500, 1, seed=0)
     seen = {x[0] for x in r.response_ids}
     assert seen <= nucleus and len(seen) == len(nucleus)
 
 
-def test_greedy_equals_hf_generate() -> None:
+@SAMPLERS
+def test_greedy_equals_hf_generate(Sampler: type) -> None:
     model = tiny_qwen3(seed=2)
-    ours = TorchSampler(model, STOPS, PAD, temperature=0).sample(PROMPTS, 1, 24, seed=0)
+    ours = Sampler(model, STOPS, PAD, temperature=0).sample(PROMPTS, 1, 24, seed=0)
     for prompt, ids in zip(PROMPTS, ours.response_ids, strict=True):
         out = model.generate(torch.tensor([prompt]), do_sample=False, max_new_tokens=24, eos_token_id=STOPS,
                              pad_token_id=PAD)[0, len(prompt):].tolist()
         assert ids == out[: len(ids)] and (len(ids) == len(out) or out[len(ids)] == PAD)
 
 
-def test_seeded_and_batch_split_like_hf() -> None:
+@SAMPLERS
+def test_seeded_and_batch_split_like_hf(Sampler: type) -> None:
     model = tiny_qwen3(seed=3)
-    a = TorchSampler(model, STOPS, PAD).sample(PROMPTS, 4, 32, seed=7)
-    b = TorchSampler(model, STOPS, PAD).sample(PROMPTS, 4, 32, seed=7)
-    c = TorchSampler(model, STOPS, PAD).sample(PROMPTS, 4, 32, seed=8)
+    a = Sampler(model, STOPS, PAD).sample(PROMPTS, 4, 32, seed=7)
+    b = Sampler(model, STOPS, PAD).sample(PROMPTS, 4, 32, seed=7)
+    c = Sampler(model, STOPS, PAD).sample(PROMPTS, 4, 32, seed=8)
     assert a.response_ids == b.response_ids and a.response_ids != c.response_ids
-    small = TorchSampler(model, STOPS, PAD, max_batch_tokens=100).sample(PROMPTS, 4, 32, seed=7)  # 2 rows a call
+    small = Sampler(model, STOPS, PAD, max_batch_tokens=100).sample(PROMPTS, 4, 32, seed=7)  # 2 rows a call
     assert small.prompt_ids == a.prompt_ids and len(small) == 16
     hf = HFSampler(model, STOPS, PAD).sample(PROMPTS, 4, 32, seed=7)
     assert hf.prompt_ids == a.prompt_ids
 
 
-def test_weights_follow_the_trainer() -> None:
+@SAMPLERS
+def test_weights_follow_the_trainer(Sampler: type) -> None:
     model = tiny_qwen3(seed=4)
-    sampler = TorchSampler(model, STOPS, PAD, temperature=0)
+    sampler = Sampler(model, STOPS, PAD, temperature=0)
     before = sampler.sample(PROMPTS, 1, 16, seed=0).response_ids
     with torch.no_grad():
         model.lm_head.weight[:, :] = 0
@@ -103,9 +111,10 @@ def test_weights_follow_the_trainer() -> None:
     assert after != before and len({t for ids in after for t in ids}) <= 2
 
 
-def test_unsupported_architecture_is_refused() -> None:
-    with pytest.raises(ValueError, match="'torch' sampler supports plain Qwen3 models only.*attention_bias"):
-        TorchSampler(tiny_qwen3(attention_bias=True), STOPS, PAD)
+@SAMPLERS
+def test_unsupported_architecture_is_refused(Sampler: type) -> None:
+    with pytest.raises(ValueError, match="'fused' samplers support plain Qwen3 models only.*attention_bias"):
+        Sampler(tiny_qwen3(attention_bias=True), STOPS, PAD)
 
 
 def test_hf_reference_scores_a_row_the_same_alone_and_beside_longer_rows() -> None:
@@ -125,3 +134,20 @@ def test_hf_reference_scores_a_row_the_same_alone_and_beside_longer_rows() -> No
         logits = model(torch.tensor([p + r])).logits[0, len(p) - 1: -1]
     expected = logits.log_softmax(-1).gather(-1, torch.tensor(r)[:, None]).squeeze(-1)
     assert torch.allclose(together[1, : len(r)], expected, atol=1e-5)
+
+
+def test_fused_rows_are_independent_of_threads_and_batch() -> None:
+    """Row b's draws are the uniforms [b, :] of one seeded draw: the same samples on 1 or 2 threads, and a row's
+    sample does not depend on which other rows share the call."""
+    model = tiny_qwen3(seed=5)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = FusedSampler(model, STOPS, PAD, return_logprobs=True).sample(PROMPTS, 4, 32, seed=11)
+        torch.set_num_threads(2)
+        two = FusedSampler(model, STOPS, PAD, return_logprobs=True).sample(PROMPTS, 4, 32, seed=11)
+    finally:
+        torch.set_num_threads(before)
+    assert one.response_ids == two.response_ids and one.sampler_logprobs == two.sampler_logprobs
+    first = FusedSampler(model, STOPS, PAD).sample(PROMPTS[:1], 4, 32, seed=11)
+    assert first.response_ids == one.response_ids[:4]

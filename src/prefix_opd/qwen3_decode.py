@@ -57,8 +57,8 @@ class Qwen3Weights:
             ("rope_type", (c.rope_parameters or {}).get("rope_type", "default") != "default"),
         ) if bad]
         if problems:
-            raise ValueError(f"the 'torch' sampler supports plain Qwen3 models only ({', '.join(problems)} differ): "
-                             "set training.sampler / eval.sampler to 'hf'")
+            raise ValueError(f"the 'torch' and 'fused' samplers support plain Qwen3 models only "
+                             f"({', '.join(problems)} differ): set training.sampler / eval.sampler to 'hf'")
         heads, kv_heads = c.num_attention_heads, c.num_key_value_heads
         head_dim = getattr(c, "head_dim", None) or c.hidden_size // heads
         layers = []

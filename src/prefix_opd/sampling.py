@@ -183,10 +183,54 @@ class TorchSampler:
                 out.sampler_logprobs.append(logprobs_BT[i, : len(out.response_ids[-1])].tolist())
 
 
+class FusedSampler:
+    """Sampling through `fused_decode`'s C kernel: each row alone, every layer and the sampling in one loop.
+
+    Same interface and semantics as `TorchSampler` (the trainer's own Qwen3 weights, read at each `sample` call;
+    temperature, top_p, stop tokens kept, `finished` False when cut at `max_new_tokens`). Row b's token at step
+    t is drawn with the uniform [b, t] of one seeded (rows x max_new_tokens) draw, so a call is reproducible.
+    Rows are spread over torch's thread count (the job's `threads`). The kernel computes in float32.
+    """
+
+    def __init__(self, model: torch.nn.Module, stop_ids: list[int], pad_id: int, temperature: float = 1.0,
+                 top_p: float = 1.0, max_batch_tokens: int = 65536, return_logprobs: bool = False) -> None:
+        from .fused_decode import library
+        from .qwen3_decode import Qwen3Weights
+
+        Qwen3Weights.from_model(model)  # refuse an unsupported architecture now, not at the first step
+        library()  # and a machine without a C compiler
+        self.model, self.stop_ids, self.pad_id = model, list(stop_ids), pad_id
+        self.temperature, self.top_p = temperature, top_p
+        self.return_logprobs = return_logprobs
+
+    def update_weights(self, model: torch.nn.Module) -> None:
+        self.model = model  # the weights are read (and packed) at each `sample` call
+
+    @torch.inference_mode()
+    def sample(self, prompts: list[list[int]], n: int, max_new_tokens: int, seed: int) -> Rollouts:
+        from .fused_decode import FusedModel, generate
+
+        rows = [p for p in prompts for _ in range(n)]
+        out = Rollouts([], [], [], [] if self.return_logprobs else None)
+        if max_new_tokens <= 0:
+            return Rollouts(rows, [[] for _ in rows], [False] * len(rows),
+                            [[] for _ in rows] if self.return_logprobs else None)
+        ids_BP, pad_BP = left_pad(rows, self.pad_id)
+        uniforms = torch.rand((len(rows), max_new_tokens), generator=torch.Generator().manual_seed(seed))
+        tokens, logprobs, lengths = generate(FusedModel(self.model), ids_BP, pad_BP.sum(1), max_new_tokens, uniforms,
+                                             self.stop_ids, self.temperature, self.top_p, torch.get_num_threads())
+        for p, row, lp, k in zip(rows, tokens.tolist(), logprobs.tolist(), lengths.tolist(), strict=True):
+            out.add(p, row[:k], self.stop_ids)
+            if out.sampler_logprobs is not None:
+                out.sampler_logprobs.append(lp[:k])
+        return out
+
+
 def local_sampler(kind: str, model: torch.nn.Module, stop_ids: list[int], pad_id: int, temperature: float = 1.0,
-                  top_p: float = 1.0, max_batch_tokens: int = 65536) -> HFSampler | TorchSampler:
-    """The in-process sampler on `model` itself: 'hf' (`generate`) or 'torch' (`qwen3_decode`)."""
-    samplers = {"hf": HFSampler, "torch": TorchSampler}
+                  top_p: float = 1.0, max_batch_tokens: int = 65536) -> HFSampler | TorchSampler | FusedSampler:
+    """The in-process sampler on `model` itself: 'hf' (`generate`), 'torch' (`qwen3_decode`) or 'fused'
+    (`fused_decode`'s C kernel)."""
+    samplers = {"hf": HFSampler, "torch": TorchSampler, "fused": FusedSampler}
     if kind not in samplers:
         raise ValueError(f"unknown in-process sampler {kind!r}: use one of {sorted(samplers)}")
     return samplers[kind](model, stop_ids, pad_id, temperature, top_p, max_batch_tokens)
