@@ -2,10 +2,10 @@
 
 Times `evaluate_checkpoint` (model load + every benchmark at the configured samples) on a toy model, the
 median of `--repeats` runs, once per sampler (`hf`: transformers `generate`, the baseline; `torch`:
-qwen3_decode's KV-cache loop, the toy default), in this one process; writes results/bench/eval_speed.csv
-and prints the speed-up of each sampler over the first.
+qwen3_decode's KV-cache loop; `fused`: fused_decode.c, the toy default), in this one process; writes
+results/bench/eval_speed.csv and prints the speed-up of each sampler over the first.
 
-    python benchmarks/eval_speed.py [--model results/models/student_large] [--threads 2] [--samplers hf torch]
+    python benchmarks/eval_speed.py [--model results/models/student_large] [--threads 2] [--samplers hf torch fused]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--model", default="results/models/student_large")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--samplers", nargs="+", default=["hf", "torch"], choices=["hf", "torch"])
+    ap.add_argument("--samplers", nargs="+", default=["hf", "torch", "fused"], choices=["hf", "torch", "fused"])
     args = ap.parse_args()
     config = yaml.safe_load(open("config/config.yaml"))
     files = {b: f"results/data/benchmarks/{b}.jsonl" for b in config["benchmarks"]}

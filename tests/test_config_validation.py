@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from workflow_helpers import copy_repo, files_under, run_snakemake, write_yaml
+from workflow_helpers import copy_repo, files_under, run_snakemake, snakemake_env, write_yaml
 
 TIME_LIMIT_S = 10.0
 KILL_AFTER_S = 90.0
@@ -41,6 +41,7 @@ class Case:
     args: tuple[str, ...] = ()  # extra command-line arguments
     extra_phrase: str | None = None  # a phrase the naming line must also contain
     meta: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment variables
 
 
 CASES = [
@@ -77,6 +78,8 @@ CASES = [
     Case("hidden_not_divisible_by_heads", {"toy": {"models": {"student_small": {"hidden": 18, "heads": 4}}}},
          "toy.models.student_small"),
     Case("dev_benchmark_not_evaluated", {"benchmarks": ["math500", "gpqa"]}, "dev_benchmark"),
+    Case("fused_sampler_without_c_compiler", {"eval": {"sampler": "torch"}}, "training.sampler",
+         env={"CC": "no-such-cc"}, extra_phrase="C compiler"),
 ]
 
 
@@ -122,7 +125,8 @@ def _clean(copy: Path) -> None:
 
 def _run_case(copy: Path, bad: Path, case: Case):
     return run_snakemake(copy, "--cores", "1", "--configfile", "config/ci.yaml", str(bad), *case.args,
-                         timeout=KILL_AFTER_S, stop_when=lambda: bool(files_under(copy / "results")))
+                         timeout=KILL_AFTER_S, stop_when=lambda: bool(files_under(copy / "results")),
+                         env=dict(snakemake_env(copy), **case.env) if case.env else None)
 
 
 def _overloaded() -> bool:

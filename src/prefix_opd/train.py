@@ -216,7 +216,7 @@ class Trainer:
         with torch.no_grad():
             logp_teacher_BT = losses.chunked_token_logprobs(teacher_hidden_BTH, output_weight(self.teacher),
                                                             packed.targets_BT)
-        # The in-process sampler (hf or torch) ran this very model with these very weights: its log-probs are
+        # The in-process sampler (hf, torch or fused) ran this very model with these very weights: its log-probs are
         # logp_new's values.
         logp_samp_BT = logp_new_BT.detach() if samp_BT is None else samp_BT.to(logp_new_BT)
         loss, _ = losses.opd_loss(logp_new_BT, logp_samp_BT, logp_teacher_BT, mask_BT, self.t["gamma"],

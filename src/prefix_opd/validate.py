@@ -82,6 +82,9 @@ def check_semantics(config: dict[str, Any], available_gpus: int | None = None) -
                           "(--resources gpu=N); lower training.gpus or give more GPUs")
     if t["backend"] == "verl":
         check_verl_methods(config)
+    for section in ("eval", "training"):
+        if config[section]["sampler"] == "fused":
+            check_c_compiler(f"{section}.sampler")
     expand_runs(config)  # duplicate run names
 
 
@@ -151,6 +154,17 @@ def check_verl_methods(config: dict[str, Any]) -> None:
     if not verl_installed():
         raise ConfigError("training.backend: 'verl' but verl is not installed; run `make .venv-verl/.installed` "
                           "(or set PREFIX_OPD_VERL_PYTHON), or set training.backend: native")
+
+
+def check_c_compiler(key: str) -> None:
+    """The 'fused' sampler compiles fused_decode.c at first use: a C compiler must be on PATH."""
+    import os
+    import shutil
+
+    compiler = os.environ.get("CC", "cc")
+    if not shutil.which(compiler):
+        raise ConfigError(f"{key}: 'fused' compiles a C kernel, but the C compiler {compiler!r} is not on PATH; "
+                          "install gcc (or set $CC), or set it to 'torch'")
 
 
 def check_config(config: dict[str, Any], source: str = "config", available_gpus: int | None = None) -> None:
