@@ -31,8 +31,9 @@ wildcard_constraints:
 
 
 def package_modules(*names):
-    """Package modules a rule's code depends on (Snakemake's code trigger does not see imports)."""
-    return [f"{PKG}/{name}.py" for name in names]
+    """Package modules (and other files, named with their suffix) a rule's code depends on (Snakemake's code
+    trigger does not see imports)."""
+    return [f"{PKG}/{name}" if "." in name else f"{PKG}/{name}.py" for name in names]
 
 
 def toy_model_inputs(wildcards):
