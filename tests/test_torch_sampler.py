@@ -151,3 +151,9 @@ def test_fused_rows_are_independent_of_threads_and_batch() -> None:
     assert one.response_ids == two.response_ids and one.sampler_logprobs == two.sampler_logprobs
     first = FusedSampler(model, STOPS, PAD).sample(PROMPTS[:1], 4, 32, seed=11)
     assert first.response_ids == one.response_ids[:4]
+
+
+def test_fused_refuses_a_model_off_the_cpu() -> None:
+    """The kernel reads the weights' memory directly: a model elsewhere (here the meta device) is refused."""
+    with pytest.raises(ValueError, match="'fused' sampler runs on CPU only"):
+        FusedSampler(tiny_qwen3().to("meta"), STOPS, PAD)

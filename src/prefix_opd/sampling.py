@@ -198,6 +198,9 @@ class FusedSampler:
         from .qwen3_decode import Qwen3Weights
 
         Qwen3Weights.from_model(model)  # refuse an unsupported architecture now, not at the first step
+        if next(model.parameters()).device.type != "cpu":
+            raise ValueError("the 'fused' sampler runs on CPU only: set training.sampler / eval.sampler to 'torch' "
+                             "(or 'hf') for a model on a GPU")
         library()  # and a machine without a C compiler
         self.model, self.stop_ids, self.pad_id = model, list(stop_ids), pad_id
         self.temperature, self.top_p = temperature, top_p
