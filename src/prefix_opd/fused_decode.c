@@ -20,8 +20,8 @@
 #include <string.h>
 
 typedef struct {
-    int64_t layers, hidden, heads, kv_heads, head_dim, inter, vocab, positions;
-    float eps, temperature, top_p;
+    int64_t layers, hidden, heads, kv_heads, head_dim, inter, vocab;
+    float eps, temperature, top_p; /* temperature 0: greedy; top_p 1: no nucleus cut */
 } Shape;
 
 static void rms_norm(const float *x, const float *w, float *out, int64_t n, float eps) {

@@ -34,7 +34,7 @@ FLAGS = ["-O3", "-march=native", "-ffast-math", "-std=c11", "-shared", "-fPIC"]
 
 class Shape(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int64) for name in
-                ("layers", "hidden", "heads", "kv_heads", "head_dim", "inter", "vocab", "positions")] + \
+                ("layers", "hidden", "heads", "kv_heads", "head_dim", "inter", "vocab")] + \
                [(name, ctypes.c_float) for name in ("eps", "temperature", "top_p")]
 
 
@@ -86,10 +86,10 @@ class FusedModel:
         self.w = w
         self.intermediate = w.layers[0].down.shape[1]
 
-    def shape(self, positions: int, temperature: float, top_p: float) -> Shape:
+    def shape(self, temperature: float, top_p: float) -> Shape:
         w = self.w
         return Shape(len(w.layers), w.embed.shape[1], w.heads, w.kv_heads, w.head_dim, self.intermediate,
-                     w.lm_head.shape[0], positions, w.eps, temperature, top_p)
+                     w.lm_head.shape[0], w.eps, temperature, top_p)
 
 
 def generate(model: FusedModel, ids_BP: torch.Tensor, pads_B: torch.Tensor, max_new_tokens: int,
@@ -101,15 +101,13 @@ def generate(model: FusedModel, ids_BP: torch.Tensor, pads_B: torch.Tensor, max_
     lib = library()
     B, width = ids_BP.shape
     cos, sin = (t.float().contiguous() for t in model.w.rope(width + max_new_tokens))
-    shape = model.shape(width + max_new_tokens, temperature, top_p)
+    shape = model.shape(temperature, top_p)
     stops = torch.tensor(stop_ids, dtype=torch.int64)
-    tokens = torch.zeros((B, max_new_tokens), dtype=torch.int64)
-    logprobs = torch.zeros((B, max_new_tokens), dtype=torch.float32)
-    lengths = torch.zeros(B, dtype=torch.int64)
 
     def run(rows: torch.Tensor) -> tuple[torch.Tensor, ...]:  # in a worker thread: no torch state is shared
         ids, pads = ids_BP[rows].contiguous(), pads_B[rows].contiguous()
         u = uniforms_BN[rows].float().contiguous()
+        # outputs written by the kernel; every value past a row's length stays 0
         tok, lp = torch.zeros((len(rows), max_new_tokens), dtype=torch.int64), torch.zeros((len(rows), max_new_tokens))
         n = torch.zeros(len(rows), dtype=torch.int64)
         rc = lib.generate(ctypes.byref(shape), model.weights.data_ptr(), cos.data_ptr(), sin.data_ptr(),
@@ -127,6 +125,9 @@ def generate(model: FusedModel, ids_BP: torch.Tensor, pads_B: torch.Tensor, max_
     else:
         with ThreadPoolExecutor(workers) as pool:
             results = list(pool.map(run, chunks))
+    tokens = torch.zeros((B, max_new_tokens), dtype=torch.int64)
+    logprobs = torch.zeros((B, max_new_tokens), dtype=torch.float32)
+    lengths = torch.zeros(B, dtype=torch.int64)
     for rows, tok, lp, n in results:
         tokens[rows], logprobs[rows], lengths[rows] = tok, lp, n
     return tokens, logprobs, lengths
