@@ -157,3 +157,28 @@ def test_fused_refuses_a_model_off_the_cpu() -> None:
     """The kernel reads the weights' memory directly: a model elsewhere (here the meta device) is refused."""
     with pytest.raises(ValueError, match="'fused' sampler runs on CPU only"):
         FusedSampler(tiny_qwen3().to("meta"), STOPS, PAD)
+
+
+def test_fused_kernel_is_built_once_into_its_cache(tmp_path, monkeypatch) -> None:
+    """First use compiles fused_decode.c into $PREFIX_OPD_KERNEL_CACHE, named by source, flags and CPU; an
+    unwritable cache folder is one clear error naming the variable."""
+    from prefix_opd import fused_decode
+
+    monkeypatch.setenv("PREFIX_OPD_KERNEL_CACHE", str(tmp_path / "kernels"))
+    fused_decode.library.cache_clear()
+    try:
+        fused_decode.library()
+        built = list((tmp_path / "kernels").iterdir())
+        assert len(built) == 1 and built[0].name.startswith("fused_decode-") and built[0].suffix == ".so"
+        stamp = built[0].stat().st_mtime_ns
+        fused_decode.library.cache_clear()  # a new process, as it were: it finds the library and loads it
+        r = FusedSampler(tiny_qwen3(), STOPS, PAD).sample(PROMPTS, 2, 8, seed=0)
+        assert len(r) == 8 and list((tmp_path / "kernels").iterdir()) == built
+        assert built[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
+        (tmp_path / "file").write_text("")
+        monkeypatch.setenv("PREFIX_OPD_KERNEL_CACHE", str(tmp_path / "file" / "kernels"))
+        fused_decode.library.cache_clear()
+        with pytest.raises(RuntimeError, match="cannot write its compiled kernel.*PREFIX_OPD_KERNEL_CACHE"):
+            fused_decode.library()
+    finally:
+        fused_decode.library.cache_clear()

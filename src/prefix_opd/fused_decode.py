@@ -57,9 +57,14 @@ def library() -> ctypes.CDLL:
         if not shutil.which(compiler):
             raise RuntimeError(f"the 'fused' sampler compiles {SOURCE.name} with a C compiler, and {compiler!r} is not "
                                "on PATH: install gcc (or set $CC), or set training.sampler / eval.sampler to 'torch'")
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:  # built aside, then renamed: concurrent jobs are safe
-            built = Path(tmp) / path.name
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = tempfile.TemporaryDirectory(dir=folder)  # built aside, then renamed: concurrent jobs are safe
+        except OSError as err:
+            raise RuntimeError(f"the 'fused' sampler cannot write its compiled kernel to {folder} ({err.strerror}): "
+                               "set PREFIX_OPD_KERNEL_CACHE to a writable folder") from None
+        with tmp:
+            built = Path(tmp.name) / path.name
             done = subprocess.run([compiler, *FLAGS, "-o", str(built), str(SOURCE), "-lm"], capture_output=True,
                                   text=True)
             if done.returncode:
