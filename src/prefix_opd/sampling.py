@@ -184,7 +184,7 @@ class TorchSampler:
 
 
 class FusedSampler:
-    """Sampling through `fused_decode`'s C kernel: each row alone, every layer and the sampling in one loop.
+    """Sampling through `fused_decode`'s C kernel: every layer and the sampling of every token in one C loop.
 
     Same interface and semantics as `TorchSampler` (the trainer's own Qwen3 weights, read at each `sample` call;
     temperature, top_p, stop tokens kept, `finished` False when cut at `max_new_tokens`). Row b's token at step

@@ -30,6 +30,9 @@ wildcard_constraints:
     model="|".join(TOY_MODELS),
 
 
+SAMPLER_CODE = ("sampling", "qwen3_decode", "fused_decode", "fused_decode.c")  # what a rule that samples runs
+
+
 def package_modules(*names):
     """Package modules (and other files, named with their suffix) a rule's code depends on (Snakemake's code
     trigger does not see imports)."""

@@ -71,7 +71,7 @@ if TOY:
         input:
             models=expand("results/models/{model}", model=TOY_MODELS),
             benchmarks=list(benchmark_files().values()),
-            code=package_modules("evaluate", "grading", "sampling", "qwen3_decode", "fused_decode", "fused_decode.c"),
+            code=package_modules("evaluate", "grading", *SAMPLER_CODE),
         output:
             report("results/models/toy_summary.csv", caption="../report/toy_summary.rst", category="Toy world"),
         log:

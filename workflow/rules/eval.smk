@@ -6,7 +6,7 @@ rule eval_curve:
     input:
         checkpoints="results/runs/{run}/checkpoints",
         benchmarks=list(benchmark_files().values()),
-        code=package_modules("evaluate", "grading", "eval_stats", "sampling", "qwen3_decode", "fused_decode", "fused_decode.c", "models"),
+        code=package_modules("evaluate", "grading", "eval_stats", *SAMPLER_CODE, "models"),
     output:
         curve="results/eval/{run}/curve.csv",
         samples=directory("results/eval/{run}/curve"),
@@ -47,7 +47,7 @@ rule eval_suite:
     input:
         model=lambda wc: local_models([model_dir(wc)]),
         benchmarks=list(benchmark_files().values()),
-        code=package_modules("evaluate", "grading", "eval_stats", "sampling", "qwen3_decode", "fused_decode", "fused_decode.c", "models"),
+        code=package_modules("evaluate", "grading", "eval_stats", *SAMPLER_CODE, "models"),
     output:
         summary="results/eval/{run}/step_{step}/summary.csv",
         samples=expand("results/eval/{{run}}/step_{{step}}/{bench}.jsonl", bench=BENCHMARKS),

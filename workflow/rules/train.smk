@@ -21,7 +21,7 @@ rule train:
         seqkd="results/data/seqkd.jsonl",
         models=model_inputs,
         code=package_modules(
-            "train", "losses", "sampling", "qwen3_decode", "fused_decode", "fused_decode.c", "models", "checkpointing", "flops", "schedules", "gpus",
+            "train", "losses", *SAMPLER_CODE, "models", "checkpointing", "flops", "schedules", "gpus",
             "backends/verl_run", "backends/verl_overrides", "backends/verl_launch", "backends/verl_data",
             "backends/verl_schedule",
         ),
