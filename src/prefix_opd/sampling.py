@@ -116,19 +116,22 @@ class TorchSampler:
 
     @torch.inference_mode()
     def sample(self, prompts: list[list[int]], n: int, max_new_tokens: int, seed: int) -> Rollouts:
-        from .qwen3_decode import Qwen3Weights
-
         rows = [p for p in prompts for _ in range(n)]
         out = Rollouts([], [], [], [] if self.return_logprobs else None)
         if max_new_tokens <= 0:
             return Rollouts(rows, [[] for _ in rows], [False] * len(rows),
                             [[] for _ in rows] if self.return_logprobs else None)
+        self._sample_rows(rows, max_new_tokens, seed, out)
+        return out
+
+    def _sample_rows(self, rows: list[list[int]], max_new_tokens: int, seed: int, out: Rollouts) -> None:
+        from .qwen3_decode import Qwen3Weights
+
         weights = Qwen3Weights.from_model(self.model)
         generator = torch.Generator(device=weights.embed.device).manual_seed(seed)
         per_batch = max(1, self.max_batch_tokens // (max(map(len, rows)) + max_new_tokens))
         for start in range(0, len(rows), per_batch):
             self._generate(weights, rows[start:start + per_batch], max_new_tokens, generator, out)
-        return out
 
     def _next_tokens(self, logits_BV: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.temperature == 0:
@@ -183,41 +186,28 @@ class TorchSampler:
                 out.sampler_logprobs.append(logprobs_BT[i, : len(out.response_ids[-1])].tolist())
 
 
-class FusedSampler:
+class FusedSampler(TorchSampler):
     """Sampling through `fused_decode`'s C kernel: every layer and the sampling of every token in one C loop.
 
-    Same interface and semantics as `TorchSampler` (the trainer's own Qwen3 weights, read at each `sample` call;
-    temperature, top_p, stop tokens kept, `finished` False when cut at `max_new_tokens`). Row b's token at step
-    t is drawn with the uniform [b, t] of one seeded (rows x max_new_tokens) draw, so a call is reproducible.
-    Rows are spread over torch's thread count (the job's `threads`). The kernel computes in float32.
+    Same interface and semantics as `TorchSampler`, whose set-up and row expansion it shares. Row b's token at
+    step t is drawn with the uniform [b, t] of one seeded (rows x max_new_tokens) draw, so a call is
+    reproducible. Rows are spread over torch's thread count (the job's `threads`). The kernel computes in
+    float32; it holds no batch, so `max_batch_tokens` is unused.
     """
 
     def __init__(self, model: torch.nn.Module, stop_ids: list[int], pad_id: int, temperature: float = 1.0,
                  top_p: float = 1.0, max_batch_tokens: int = 65536, return_logprobs: bool = False) -> None:
         from .fused_decode import library
-        from .qwen3_decode import Qwen3Weights
 
-        Qwen3Weights.from_model(model)  # refuse an unsupported architecture now, not at the first step
+        super().__init__(model, stop_ids, pad_id, temperature, top_p, max_batch_tokens, return_logprobs)
         if next(model.parameters()).device.type != "cpu":
             raise ValueError("the 'fused' sampler runs on CPU only: set training.sampler / eval.sampler to 'torch' "
                              "(or 'hf') for a model on a GPU")
-        library()  # and a machine without a C compiler
-        self.model, self.stop_ids, self.pad_id = model, list(stop_ids), pad_id
-        self.temperature, self.top_p = temperature, top_p
-        self.return_logprobs = return_logprobs
+        library()  # refuse a machine without a C compiler now, not at the first step
 
-    def update_weights(self, model: torch.nn.Module) -> None:
-        self.model = model  # the weights are read (and packed) at each `sample` call
-
-    @torch.inference_mode()
-    def sample(self, prompts: list[list[int]], n: int, max_new_tokens: int, seed: int) -> Rollouts:
+    def _sample_rows(self, rows: list[list[int]], max_new_tokens: int, seed: int, out: Rollouts) -> None:
         from .fused_decode import FusedModel, generate
 
-        rows = [p for p in prompts for _ in range(n)]
-        out = Rollouts([], [], [], [] if self.return_logprobs else None)
-        if max_new_tokens <= 0:
-            return Rollouts(rows, [[] for _ in rows], [False] * len(rows),
-                            [[] for _ in rows] if self.return_logprobs else None)
         ids_BP, pad_BP = left_pad(rows, self.pad_id)
         uniforms = torch.rand((len(rows), max_new_tokens), generator=torch.Generator().manual_seed(seed))
         tokens, logprobs, lengths = generate(FusedModel(self.model), ids_BP, pad_BP.sum(1), max_new_tokens, uniforms,
@@ -226,7 +216,6 @@ class FusedSampler:
             out.add(p, row[:k], self.stop_ids)
             if out.sampler_logprobs is not None:
                 out.sampler_logprobs.append(lp[:k])
-        return out
 
 
 def local_sampler(kind: str, model: torch.nn.Module, stop_ids: list[int], pad_id: int, temperature: float = 1.0,
