@@ -182,3 +182,21 @@ def test_fused_kernel_is_built_once_into_its_cache(tmp_path, monkeypatch) -> Non
             fused_decode.library()
     finally:
         fused_decode.library.cache_clear()
+
+
+def test_loading_the_fused_kernel_leaves_denormals_alone(tmp_path) -> None:
+    """The kernel is compiled with -ffast-math but must not switch the process to flush-to-zero: torch's and
+    numpy's subnormal numbers survive loading it (a fresh process and kernel cache, so nothing is preloaded)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy, torch\n"
+            "from prefix_opd.fused_decode import library\n"
+            "before = (float(numpy.float64(1e-310) * 1.0), float(torch.tensor([1e-40]) * 1.0))\n"
+            "library()\n"
+            "after = (float(numpy.float64(1e-310) * 1.0), float(torch.tensor([1e-40]) * 1.0))\n"
+            "print(before[0] > 0 and before[1] > 0, after[0] > 0 and after[1] > 0)\n")
+    env = {**os.environ, "PREFIX_OPD_KERNEL_CACHE": str(tmp_path / "kernels")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]

@@ -29,7 +29,11 @@ import torch
 from .qwen3_decode import Qwen3Weights
 
 SOURCE = Path(__file__).with_name("fused_decode.c")
-FLAGS = ["-O3", "-march=native", "-ffast-math", "-std=c11", "-shared", "-fPIC"]
+FLAGS = ["-O3", "-march=native", "-ffast-math", "-std=c11", "-fPIC"]
+# Compiled with -ffast-math (vectorised exp and sums) but linked without it: a link with -ffast-math adds
+# crtfastmath.o, whose constructor turns on flush-to-zero / denormals-are-zero for the whole process
+# (torch's and numpy's arithmetic included) as soon as the library is loaded.
+LINK_FLAGS = ["-shared"]
 
 
 class Shape(ctypes.Structure):
@@ -49,7 +53,7 @@ def _cpu_flags() -> str:
 def library() -> ctypes.CDLL:
     """The compiled kernel (built on first use on this machine)."""
     compiler = os.environ.get("CC", "cc")
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode() + _cpu_flags().encode()
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS + LINK_FLAGS).encode() + _cpu_flags().encode()
                          + platform.machine().encode()).hexdigest()[:16]
     folder = Path(os.environ.get("PREFIX_OPD_KERNEL_CACHE", Path.home() / ".cache" / "prefix_opd"))
     path = folder / f"fused_decode-{key}.so"
@@ -64,11 +68,12 @@ def library() -> ctypes.CDLL:
             raise RuntimeError(f"the 'fused' sampler cannot write its compiled kernel to {folder} ({err.strerror}): "
                                "set PREFIX_OPD_KERNEL_CACHE to a writable folder") from None
         with tmp:
-            built = Path(tmp.name) / path.name
-            done = subprocess.run([compiler, *FLAGS, "-o", str(built), str(SOURCE), "-lm"], capture_output=True,
-                                  text=True)
-            if done.returncode:
-                raise RuntimeError(f"compiling {SOURCE} failed ({compiler} {' '.join(FLAGS)}):\n{done.stderr[-2000:]}")
+            built, obj = Path(tmp.name) / path.name, Path(tmp.name) / "fused_decode.o"
+            for command in ([compiler, *FLAGS, "-c", "-o", str(obj), str(SOURCE)],
+                            [compiler, *LINK_FLAGS, "-o", str(built), str(obj), "-lm"]):
+                done = subprocess.run(command, capture_output=True, text=True)
+                if done.returncode:
+                    raise RuntimeError(f"building {SOURCE} failed ({' '.join(command)}):\n{done.stderr[-2000:]}")
             os.replace(built, path)
     lib = ctypes.CDLL(str(path))
     lib.generate.restype = ctypes.c_int
