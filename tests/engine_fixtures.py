@@ -20,9 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {"hidden": 16, "layers": 1, "heads": 2, "kv_heads": 1, "intermediate": 32}
 
 
-def merged_config() -> dict[str, Any]:
-    """config/config.yaml with config/ci.yaml merged over it, as Snakemake merges them."""
+def merged_config(ci: bool = True) -> dict[str, Any]:
+    """config/config.yaml with config/ci.yaml merged over it, as Snakemake merges them (ci=False: the default)."""
     base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    if not ci:
+        return base
     over = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
 
     def merge(a: dict, b: dict) -> dict:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from prefix_opd import findings, tables
+from prefix_opd import findings, preconditions, tables
 from prefix_opd.findings import FAILS, HOLDS, INCONCLUSIVE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ def kl_frame(first: int, last: int, before: float, after: float, bins: range) ->
     rows = []
     for step, value in ((first, before), (last, after)):
         for i, b in enumerate(bins):
-            rows.append({"step": step, "source": "diagnostic", "bin_start": b, "bin_end": b + 4,
+            rows.append({"step": step, "source": "diagnostic", "bin_start": b, "bin_end": b + 7,
                          "kl_mean": value + 0.01 * (i % 3), "n_tokens": 8})
     return pd.DataFrame(rows)
 
@@ -86,19 +86,19 @@ def paper_like(config: dict[str, Any]) -> Synthetic:
     s.set("-opd_window", 0.3)
     s.flops_.update({f"{student}-opd_schedule": 4e6 for student in ("small", "large")})
     s.set("large-opd_prefix", 0.6, "gpqa").set("large-opd_prefix", 0.6, "mmlu_pro")
-    s.set("small-opd_prefix4", 0.1, "gpqa").set("small-opd_prefix4", 0.1, "mmlu_pro")
+    s.set("small-opd_prefix7", 0.1, "gpqa").set("small-opd_prefix7", 0.1, "mmlu_pro")
     s.set("-seqkd_prefix", 0.1)
-    s.set("-gkd4-lam1-beta1", 0.6).set("-gkd4-lam1-beta0", 0.4).set("-gkd4-lam0-beta1", 0.3)
-    s.set("-gkd4-lam0-beta0", 0.1)
+    s.set("-gkd7-lam1-beta1", 0.6).set("-gkd7-lam1-beta0", 0.4).set("-gkd7-lam0-beta1", 0.3)
+    s.set("-gkd7-lam0-beta0", 0.1)
     s.set("-lr", 0.4, "gpqa").set("-lr", 0.4, "mmlu_pro")  # lower lrs: worse OOD than the reference lr
     opd_steps = s.steps("x")
     s.step_rules += [("-opd", opd_steps[0], 0.3), ("-opd_prefix", opd_steps[0], 0.4)]
     log = config["training"]["log_steps"]
     length = config["experiments"]["windows"]["prefix"]
     runs = tables.kl_prefix_runs(config, findings.expand_runs(config))
-    s.kl_[runs["large"]] = kl_frame(min(log), max(log), 0.5, 0.3, range(0, 256, 4))
-    s.kl_[runs["small"]] = kl_frame(min(log), max(log), 0.3, 0.5, range(0, 256, 4))
-    assert length < 256
+    s.kl_[runs["large"]] = kl_frame(min(log), max(log), 0.5, 0.3, range(0, 320, 7))
+    s.kl_[runs["small"]] = kl_frame(min(log), max(log), 0.3, 0.5, range(0, 320, 7))
+    assert length < 320
     return s
 
 
@@ -140,18 +140,18 @@ def test_every_claim_holds_on_paper_like_numbers(config):
 @pytest.mark.parametrize("claim, perturb", [
     ("4.2 in-domain", lambda s: s.set("-opd_prefix", 0.2, "aime25")),  # prefix below OPD-10 on AIME-25
     ("4.2 beats base", lambda s: s.set("-base", 0.9)),
-    ("4.2 out-of-domain", lambda s: s.set("small-opd_prefix4", 0.6, "gpqa").set("small-opd_prefix4", 0.6,
+    ("4.2 out-of-domain", lambda s: s.set("small-opd_prefix7", 0.6, "gpqa").set("small-opd_prefix7", 0.6,
                                                                                  "mmlu_pro")),
     ("4.2 scheduling", lambda s: s.set("-opd_schedule", 0.3)),  # 20 points below full OPD
     ("4.2 scheduling", lambda s: s.flops_.update({f"{st}-opd_schedule": 1e7 for st in ("small", "large")})),
-    ("Finding 1 (early)", lambda s: s.step_rules.append(("-opd_prefix4", s.steps("x")[0], 0.2))),
-    ("Finding 1 (late)", lambda s: s.set("-opd_prefix32", 0.2)),
+    ("Finding 1 (early)", lambda s: s.step_rules.append(("-opd_prefix7", s.steps("x")[0], 0.2))),
+    ("Finding 1 (late)", lambda s: s.set("-opd_prefix56", 0.2)),
     ("Finding 4.2", lambda s: s.set("-seqkd_prefix", 0.6)),
     ("Finding 5", lambda s: s.set("-lr", 0.9, "gpqa").set("-lr", 0.9, "mmlu_pro")),
-    ("5.3 (i)", lambda s: s.set("-gkd4-lam0-beta1", 0.8)),
-    ("5.3 (ii)", lambda s: s.set("-gkd4-lam1-beta0", 0.1)),
-    ("5.3 (iii)", lambda s: s.set("-gkd4-lam0-beta0", 0.5)),
-    ("Table 3 ordering", lambda s: s.set("large-opd_window16_32", 0.9)),
+    ("5.3 (i)", lambda s: s.set("-gkd7-lam0-beta1", 0.8)),
+    ("5.3 (ii)", lambda s: s.set("-gkd7-lam1-beta0", 0.1)),
+    ("5.3 (iii)", lambda s: s.set("-gkd7-lam0-beta0", 0.5)),
+    ("Table 3 ordering", lambda s: s.set("large-opd_window28_56", 0.9)),
 ])
 def test_perturbation_flips_verdict(config, claim, perturb):
     store = paper_like(config)
@@ -165,8 +165,8 @@ def test_tail_kl_flips(config):
     runs = tables.kl_prefix_runs(config, findings.expand_runs(config))
     log = config["training"]["log_steps"]
     assert verdicts(config, store, "Finding 2") == verdicts(config, store, "Finding 3") == {HOLDS}
-    store.kl_[runs["large"]] = kl_frame(min(log), max(log), 0.3, 0.5, range(0, 256, 4))  # KL rises
-    store.kl_[runs["small"]] = kl_frame(min(log), max(log), 0.5, 0.3, range(0, 256, 4))  # tail KL falls
+    store.kl_[runs["large"]] = kl_frame(min(log), max(log), 0.3, 0.5, range(0, 320, 7))  # KL rises
+    store.kl_[runs["small"]] = kl_frame(min(log), max(log), 0.5, 0.3, range(0, 320, 7))  # tail KL falls
     assert verdicts(config, store, "Finding 2") == verdicts(config, store, "Finding 3") == {FAILS}
 
 
@@ -187,11 +187,16 @@ def test_no_tail_tokens_is_inconclusive(config):
 
 def test_write_outputs(config, tmp_path):
     results = findings.evaluate(config, paper_like(config))
-    findings.write(results, config, str(tmp_path / "findings.md"), str(tmp_path / "findings.csv"))
+    pre = [preconditions.Precondition("P4", "KL concentrated early (Fig. 2)", "first bin >= 5x", "small: 9.0x",
+                                      preconditions.MET)]
+    findings.write(results, config, str(tmp_path / "findings.md"), str(tmp_path / "findings.csv"), pre)
     frame = pd.read_csv(tmp_path / "findings.csv")
-    assert len(frame) == len(results) and set(frame["verdict"]) == {HOLDS}
+    assert frame["kind"].tolist() == ["precondition"] + ["claim"] * len(results)
+    assert set(frame.loc[frame["kind"] == "claim", "verdict"]) == {HOLDS}
+    assert frame.loc[0, "verdict"] == preconditions.MET and frame.loc[0, "ours"] == "small: 9.0x"
     md = (tmp_path / "findings.md").read_text()
     assert "| Finding 5 |" in md and "[95% CI]" in md
+    assert md.index("## Preconditions") < md.index("## Per claim") and "| P4 | KL concentrated early" in md
 
 
 def test_inputs_cover_every_claim(config):
@@ -201,6 +206,6 @@ def test_inputs_cover_every_claim(config):
     files = set(findings.inputs(config, chosen, match))
     assert tables.suite_samples_path("large-base", 0, "gpqa") in files
     assert tables.suite_samples_path("small-opd", config["training"]["save_every"], "aime24") in files
-    assert tables.suite_samples_path("large-opd_prefix16-lr2e-4", 20, "mmlu_pro") in files
-    assert "results/eval/small-gkd4-lam0-beta0-lr2e-4/curve" in files
+    assert tables.suite_samples_path("large-opd_prefix28-lr2e-4", 20, "mmlu_pro") in files
+    assert "results/eval/small-gkd7-lam0-beta0-lr2e-4/curve" in files
     assert tables.LR_MATCH in files

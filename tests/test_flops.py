@@ -1,4 +1,4 @@
-"""FLOP accounting (Appendix B / DESIGN section 4) against hand-computed numbers."""
+"""FLOP accounting (Appendix B, docs/design.md section 4) against hand-computed numbers."""
 
 import pytest
 

@@ -210,13 +210,13 @@ def test_case_study_page_end_to_end_on_tiny_random_models(tmp_path):
                                         "correct": True}) + "\n" for r in DEV))
     out = tmp_path / "case_study.md"
     eval_cfg = EVAL | {"max_new_tokens": 8}
-    qid = cs.run_case_study("large", base, teacher, "large-opd_prefix16", str(ckpts), str(chosen), str(sols),
+    qid = cs.run_case_study("large", base, teacher, "large-opd_prefix28", str(ckpts), str(chosen), str(sols),
                             str(dev), "aime24", {"student": "large", "teacher_prefix": 6}, 2, 16, eval_cfg, 0,
                             str(out))
     page = out.read_text()
     assert qid == "aime24-0000"  # random models answer nothing: the fallback, first wrong in id order
     assert "the rule is not met by any question" in page and cs.FALLBACK_WRONG in page
-    assert "step 2" in page and "large-opd_prefix16" in page and "seed = 0" in page
+    assert "step 2" in page and "large-opd_prefix28" in page and "seed = 0" in page
     assert "L_p = min(6, L_r - 2) = 6 tokens" in page
     assert "```\nabc ~~\n```" in page  # the 6-token teacher prefix
     assert page.count("**incorrect**") == 3

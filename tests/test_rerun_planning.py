@@ -1,5 +1,5 @@
-"""Issue 5, "Rerun only what changed": after one complete CI run, a dry run plans exactly the jobs an
-edit of config or code invalidates.
+"""Rerun only what changed: after one complete CI run, a dry run plans exactly the jobs an edit of config
+or code invalidates.
 
 One private copy of the repo runs config/ci.yaml end to end once (module fixture); every test then
 dry-runs (`snakemake -n`, Snakemake's default rerun triggers: mtime, params, input, code, software-env)
@@ -96,8 +96,9 @@ def test_eval_setting_change_retrains_nothing(done: Path, tmp_path: Path) -> Non
 
 
 def test_new_prefix_length_plans_only_that_run(done: Path, tmp_path: Path) -> None:
-    lengths = merged_config(done)["experiments"]["main"]["prefix_lengths"]
-    new_length = next(n for n in (8, 12, 6, 10, 2) if n not in lengths)
+    cfg = merged_config(done)
+    lengths = cfg["experiments"]["main"]["prefix_lengths"]
+    new_length = next(int(n) for n in sorted(cfg["toy"]["paper_lengths"]) if int(n) not in lengths)
     override = {"experiments": {"main": {"prefix_lengths": sorted([*lengths, new_length])}}}
     runs = changed_runs(done, override)
     assert runs and all(f"opd_prefix{new_length}" in r for r in runs), runs
@@ -152,7 +153,10 @@ def test_editing_the_loss_code_retrains_every_run(done: Path, tmp_path: Path) ->
     with _Touched(done / "src" / "prefix_opd" / "losses.py"):
         plan = plan_with(done, tmp_path)
     assert {j.wc["run"] for j in plan.jobs_of("train")} == all_runs, fmt_jobs(plan.jobs)
-    assert not plan.rules & rules_defined_in(done, "data.smk"), f"data or models rebuilt:\n{fmt_jobs(plan.jobs)}"
+    # toy pretraining computes its loss through losses.py too; the data files do not import it
+    assert "pretrain_toy_model" in plan.rules, fmt_jobs(plan.jobs)
+    assert not plan.rules & {"toy_pool", "toy_benchmark", "toy_tokenizer", "sample_prompts"}, (
+        f"data rebuilt:\n{fmt_jobs(plan.jobs)}")
     assert "run_settings" not in plan.rules
     assert plan_with(done, tmp_path).jobs == [], "restoring losses.py did not restore the plan"
 

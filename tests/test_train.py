@@ -33,8 +33,8 @@ def _run(root: Path, settings: dict, tag: str) -> Path:
 
 
 @pytest.mark.parametrize("name", [
-    "small-opd", "small-opd_prefix4", "small-opd_schedule", "large-opd_window16_32", "large-opd_windowtail16",
-    "small-gkd4-lam0-beta0-lr1e-3", "small-gkd4-lam1-beta1-lr1e-3", "small-seqkd", "large-seqkd_prefix32",
+    "small-opd", "small-opd_prefix7", "small-opd_schedule", "large-opd_window28_56", "large-opd_windowtail28",
+    "small-gkd7-lam0-beta0-lr1e-3", "small-gkd7-lam1-beta1-lr1e-3", "small-seqkd", "large-seqkd_prefix56",
 ])
 def test_every_method_trains_and_publishes_loadable_checkpoints(world, name):
     root, config = world
@@ -84,7 +84,7 @@ def _cli(root: Path, settings_path: Path, tag: str, env: dict | None = None) -> 
 @pytest.mark.parametrize("phase,step,resume_from", [("sampling", 4, 2), ("update", 3, 2), ("checkpoint", 4, 2)])
 def test_sigkill_then_resume_ends_identical(world, phase, step, resume_from):
     root, config = world
-    settings = run_settings(config, "small-opd_prefix16")
+    settings = run_settings(config, "small-opd_prefix28")
     settings["steps"], settings["save_every"] = 5, 2
     path = root / f"settings-{phase}.yaml"
     path.write_text(yaml.safe_dump(settings))
@@ -109,7 +109,7 @@ def test_sigkill_then_resume_ends_identical(world, phase, step, resume_from):
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(world, tmp_path, monkeypatch):
     root, config = world
-    settings = run_settings(config, "small-opd_prefix4")
+    settings = run_settings(config, "small-opd_prefix7")
     settings["steps"], settings["save_every"] = 4, 2
     path = tmp_path / "settings.yaml"
     path.write_text(yaml.safe_dump(settings))

@@ -357,8 +357,8 @@ def test_metrics_from_verl_file_log_with_exact_lengths(opd_settings):
     cum = 0.0
     for r in rows:
         k = r["step"]
-        seq = [20 + 4 * k] * n
-        assert r["flops"] == pytest.approx(flops.opd_step_flops(SHAPE_S, SHAPE_T, seq))
+        assert r["flops"] == pytest.approx(flops.opd_step_flops(SHAPE_S, SHAPE_T, [4 * k] * n))  # response only
+        assert r["flops_with_prompt"] == pytest.approx(flops.opd_step_flops(SHAPE_S, SHAPE_T, [20 + 4 * k] * n))
         cum += r["flops"]
         assert r["flops_cum"] == pytest.approx(cum) and r["seconds_cum"] == pytest.approx(1.5 * k)
         assert r["l_train"] == l_train_at(s["schedule"], k - 1, s["training"]["l_max"]) == generation_length(s, k - 1)
@@ -378,7 +378,8 @@ def test_metrics_from_verl_console_lines_and_means(opd_settings, tmp_path):
     assert row["step"] == 1 and row["loss"] == 64.0 and row["seconds"] == 2.5
     assert row["response_tokens"] == 8 * n and row["prompt_tokens"] == 24 * n
     assert row["kl_mean"] == pytest.approx(64.0 / (8 * n))
-    assert row["flops"] == pytest.approx(flops.opd_step_flops(SHAPE_S, SHAPE_T, [32] * n))
+    assert row["flops"] == pytest.approx(flops.opd_step_flops(SHAPE_S, SHAPE_T, [8] * n))
+    assert row["flops_with_prompt"] == pytest.approx(flops.opd_step_flops(SHAPE_S, SHAPE_T, [32] * n))
     window = _run(opd_settings, "opd_window", tail=None)
     (row,) = verl_data.metrics_from_verl(path, window, SHAPE_S, SHAPE_T)
     assert math.isnan(row["kl_mean"])  # loss tokens unknown without the agent loop's lengths file

@@ -105,7 +105,9 @@ def test_publish_makes_native_outputs(world, tmp_path):
     metrics = pd.read_csv(out / "metrics.csv")
     assert list(metrics.columns) == METRIC_COLUMNS and metrics["step"].tolist() == list(range(1, 11))
     student, teacher = _shapes(settings)
-    step_flops = flops.opd_step_flops(student, teacher, [18] * n)
+    step_flops = flops.opd_step_flops(student, teacher, [7] * n)  # response tokens only (Appendix B)
+    with_prompt = flops.opd_step_flops(student, teacher, [18] * n)
+    assert metrics["flops_with_prompt"].tolist() == pytest.approx([with_prompt] * 10)
     assert metrics["flops"].tolist() == pytest.approx([step_flops] * 10)
     assert metrics["flops_cum"].tolist() == pytest.approx([step_flops * k for k in range(1, 11)])
     assert metrics["seconds_cum"].tolist() == pytest.approx([2.0 * k for k in range(1, 11)])
@@ -117,7 +119,7 @@ def test_publish_makes_native_outputs(world, tmp_path):
 
 
 def test_publish_uses_exact_lengths_and_refuses_unfinished_runs(world, tmp_path):
-    settings = _settings(world, "small-opd_prefix4", steps=2, save_every=1)
+    settings = _settings(world, "small-opd_prefix7", steps=2, save_every=1)
     work, out = tmp_path / "work", tmp_path / "out"
     _fake_tree(work, {1: True})
     n = settings["training"]["batch_prompts"] * settings["training"]["samples_per_prompt"]

@@ -3,7 +3,7 @@
 Every benchmark file holds one JSON record per question:
 ``{id, prompt, gold, kind: "math" | "multiple_choice", options, n_options}`` (as `toy/world.py` writes),
 where ``prompt`` is the user turn: the question, the lettered options for multiple choice, then the
-instruction from ``config.prompts``. Sources (DESIGN.md section 7) are pinned in ``benchmark_sources``:
+instruction from ``config.prompts``. Sources (docs/design.md section 7) are pinned in ``benchmark_sources``:
 
 * math500: ``HuggingFaceH4/MATH-500``, test, problem/answer;
 * aime24: ``HuggingFaceH4/aime_2024``, train, problem/answer;

@@ -20,7 +20,10 @@ from typing import Any
 import torch
 
 METRIC_COLUMNS = ["step", "l_train", "rollouts", "prompt_tokens", "response_tokens", "loss", "kl_mean",
-                  "flops", "flops_cum", "diag_flops", "seconds", "seconds_cum"]
+                  "flops", "flops_cum", "flops_with_prompt", "flops_with_prompt_cum", "diag_flops", "seconds",
+                  "seconds_cum"]
+"""`flops` counts each rollout's supervised (response) tokens, as Appendix B does; `flops_with_prompt` counts
+prompt + response tokens."""
 KL_COLUMNS = ["step", "source", "bin_start", "bin_end", "kl_mean", "n_tokens"]
 
 

@@ -1,4 +1,4 @@
-"""The sampling rule for training data, the same for both worlds (DESIGN.md section 7).
+"""The sampling rule for training data, the same for both worlds (docs/design.md section 7).
 
 Input rows have OpenThoughts3's shape: `conversations[0]` the human question, `[1]` the off-policy
 (QwQ-32B) answer starting with `<think>`, and a `domain`. Questions repeat in the dataset (up to 16

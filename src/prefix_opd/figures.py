@@ -2,7 +2,7 @@
 
 Each figure has `inputs(config)`, the files it reads (the workflow declares exactly these), and
 `draw(config, png)`, which reads them by the same path helpers and writes `png` and the `.pdf` beside it.
-Lengths are the run's own token counts; in the toy world the paper's value (x `toy.scale`) is given alongside.
+Lengths are the run's own token counts; in the toy world the paper's value (`toy.paper_lengths`) is given alongside.
 """
 
 from __future__ import annotations
@@ -70,13 +70,14 @@ def _save(fig: plt.Figure, png: str) -> None:
 
 def _length(config: dict[str, Any], n: int) -> str:
     """A length as the run sees it, with the paper-scale equivalent in the toy world."""
-    s = tables.scale(config)
-    return f"{n}" if s == 1 else f"{n} (≙{n * s})"
+    table = tables.paper_lengths(config)
+    return f"{n} (≙{table[int(n)]})" if int(n) in table else f"{n}"
 
 
 def _position_unit(config: dict[str, Any]) -> str:
-    s = tables.scale(config)
-    return "response position (tokens)" if s == 1 else f"response position (toy tokens; x{s} = paper scale)"
+    if config["world"] != "toy":
+        return "response position (tokens)"
+    return "response position (toy tokens; a 7-token line ≙ 256 paper tokens)"
 
 
 def _student(config: dict[str, Any], student: str) -> str:
@@ -192,7 +193,7 @@ def fig3(config: dict[str, Any], png: str) -> None:
     _accuracy_axes(ax, steps=False)
     k = int(probe["samples"].iloc[0]) if "samples" in probe else "k"
     ax.set_xlabel("teacher prefix length (tokens; 0 = no prefix)"
-                  + ("" if tables.scale(config) == 1 else f", x{tables.scale(config)} = paper scale"))
+                  + ("" if config["world"] != "toy" else "; a 7-token line ≙ 256 paper tokens"))
     ax.set_ylabel(f"{config['dev_benchmark']} mean@{k} (%)")
     ax.set_title("Fig. 3: untrained students continuing the teacher's reasoning prefix\n"
                  "(error bars: std over sample sets)")

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from . import tables
+from . import preconditions, tables
 from .runs import expand_runs, gkd_runs, lr_sweep_runs, main_runs, seqkd_prefix_runs
 
 N_BOOT = 2000
@@ -220,7 +220,6 @@ class Study:
         self.benchmarks = list(config["benchmarks"])
         self.small, self.large = tables.small_large(config)
         self.students = config["experiments"]["main"]["students"]
-        self.scale = tables.scale(config)
         self.save_every = config["training"]["save_every"]
         self.paper = {t: tables.paper_reference(t).set_index("method") for t in (1, 2)}
 
@@ -248,7 +247,7 @@ class Study:
     def paper_method(self, method: str) -> str:
         """Our method key -> the paper's row name in reference_results.csv."""
         if method.startswith("opd_prefix_"):
-            return f"opd_prefix_{int(method.removeprefix('opd_prefix_')) * self.scale}"
+            return f"opd_prefix_{tables.paper_length(self.config, int(method.removeprefix('opd_prefix_')))}"
         return method
 
     def base(self, student: str) -> Point:
@@ -579,6 +578,7 @@ def inputs(config: dict[str, Any], chosen: dict[str, int], match: dict[str, dict
     files += [tables.metrics_path(n) for s in config["experiments"]["main"]["students"] for n in main_runs(config, s)]
     files += [tables.kl_path(run) for run in tables.kl_prefix_runs(config, runs).values()]
     files.append(tables.LR_MATCH)
+    files += preconditions.inputs(config)
     return list(dict.fromkeys(files))
 
 
@@ -598,15 +598,22 @@ def summary(results: list[Result]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def to_markdown(results: list[Result], config: dict[str, Any]) -> str:
+def to_markdown(results: list[Result], config: dict[str, Any],
+                pre: list[preconditions.Precondition] | None = None) -> str:
     lines = ["# Findings: the paper's claims checked on this run", "",
              f"World: `{config['world']}`. Each row is one comparison fixed in `src/prefix_opd/findings.py`. CI: 95% "
              f"percentile bootstrap over questions ({N_BOOT} resamples; paired across the compared checkpoints, "
              "stratified by benchmark for macro averages; KL rows resample position bins). Verdict: **holds** when "
              "the CI lies wholly on the claimed side of the threshold, **does not hold** when wholly on the other "
              "side, *inconclusive* when it straddles. Accuracies in percentage points; the dev-set (AIME-24 role) "
-             "comparisons at dev-chosen checkpoints share the paper's selection bias.", "", "## Per claim", "",
-             "| claim | comparisons | hold | verdict |", "|---|---|---|---|"]
+             "comparisons at dev-chosen checkpoints share the paper's selection bias.", ""]
+    if pre:
+        lines += ["## Preconditions", "", "What the world must show before the claims below test anything "
+                  "(`src/prefix_opd/preconditions.py`).", "", "| | precondition | required | measured | status |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {p.key} | {p.name} | {p.requirement} | {p.measured} | {_verdict_md(p.status)} |" for p in pre]
+        lines.append("")
+    lines += ["## Per claim", "", "| claim | comparisons | hold | verdict |", "|---|---|---|---|"]
     for _, r in summary(results).iterrows():
         lines.append(f"| {r['claim']} | {r['comparisons']} | {r['holds']} | {_verdict_md(r['verdict'])} |")
     lines += ["", "## Comparisons", "", "| claim | comparison | paper says | our numbers | statistic: estimate "
@@ -625,15 +632,20 @@ def _num(x: float) -> str:
 
 
 def _verdict_md(v: str) -> str:
-    return f"**{v}**" if v != INCONCLUSIVE else f"*{v}*"
+    return f"*{v}*" if v in (INCONCLUSIVE, preconditions.NOT_MEASURED) else f"**{v}**"
 
 
-def write(results: list[Result], config: dict[str, Any], md: str, csv: str) -> None:
+def write(results: list[Result], config: dict[str, Any], md: str, csv: str,
+          pre: list[preconditions.Precondition] | None = None) -> None:
+    """findings.md, and findings.csv with the precondition rows (kind `precondition`) before the claims' rows."""
     Path(md).parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame([asdict(r) for r in results]).to_csv(csv, index=False)
-    Path(md).write_text(to_markdown(results, config))
+    pre_rows = [{"kind": "precondition", "claim": f"{p.key} {p.name}", "subject": p.requirement, "ours": p.measured,
+                 "verdict": p.status} for p in pre or []]
+    claim_rows = [{"kind": "claim", **asdict(r)} for r in results]
+    pd.DataFrame(pre_rows + claim_rows).to_csv(csv, index=False)
+    Path(md).write_text(to_markdown(results, config, pre))
 
 
 def run(config: dict[str, Any], md: str, csv: str) -> None:
-    """Evaluate every claim on the pipeline's outputs and write the findings table."""
-    write(evaluate(config, FileStore()), config, md, csv)
+    """Check the preconditions and evaluate every claim on the pipeline's outputs; write the findings."""
+    write(evaluate(config, FileStore()), config, md, csv, preconditions.check(config))

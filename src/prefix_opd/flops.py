@@ -1,4 +1,4 @@
-"""Training FLOP estimates, Appendix B of the paper / DESIGN section 4 ("FLOP accounting").
+"""Training FLOP estimates, Appendix B of the paper (docs/design.md section 4).
 
 verl's counter for dense Qwen models (``verl/utils/flops_counter.py``, ``_estimate_qwen2_flops``) with h
 hidden, l layers, n_q heads, n_kv kv-heads, d head dim, I intermediate, V vocab:

@@ -1,4 +1,4 @@
-"""Answer extraction and grading (DESIGN section 7, "grading").
+"""Answer extraction and grading (docs/design.md section 7).
 
 Rules, as in the paper:
 

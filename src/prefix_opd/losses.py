@@ -16,7 +16,7 @@ Conventions
   extra memory is a few ``[chunk_tokens, V]`` buffers. Softmax normalisers are computed in float32
   (float64 inputs stay float64) whatever the input dtype.
 
-The OPD objective (DESIGN.md section 4)
+The OPD objective (docs/design.md section 4)
 --------------------------------------
 Per token ``a_t = -(log pi_samp(y_t|s_t) - log pi_T(y_t|s_t))`` (a detached advantage),
 ``A_t = sum_{t' >= t} gamma^(t'-t) m_t' a_t'``, ``ratio_t = exp(log pi_theta(y_t|s_t) - log
@@ -213,7 +213,7 @@ def opd_loss(
     gamma: float,
     normalizer: float,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """On-policy distillation loss with importance sampling (DESIGN.md section 4).
+    """On-policy distillation loss with importance sampling (docs/design.md section 4).
 
     ``a_t = -(logp_samp_t - logp_teacher_t)`` (detached), ``A = discounted_advantages(a, m, gamma)``,
     ``ratio_t = exp(logp_new_t - logp_samp_t)`` (sampler side detached) and

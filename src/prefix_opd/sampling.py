@@ -229,7 +229,7 @@ def local_sampler(kind: str, model: torch.nn.Module, stop_ids: list[int], pad_id
 
 
 class VLLMSampler:
-    """vLLM's offline `LLM` engine; weights are refreshed in place from the trainer (DESIGN.md s. 6, 8).
+    """vLLM's offline `LLM` engine; weights are refreshed in place from the trainer (docs/design.md sections 6, 8).
 
     The engine runs in-process (`VLLM_ENABLE_V1_MULTIPROCESSING=0`) so that `update_weights` reaches the
     model runner; the caller's entry point needs an `if __name__ == "__main__":` guard.

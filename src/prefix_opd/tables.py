@@ -6,6 +6,7 @@ table needs and the aggregation reads them back by the same rule.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,16 @@ class Row:
     budget: str  # none / limited / sufficient
 
 
-def scale(config: dict[str, Any]) -> int:
-    return config["toy"]["scale"] if config["world"] == "toy" else 1
+def paper_lengths(config: dict[str, Any]) -> dict[int, int]:
+    """This world's length -> the paper's length it stands for (the toy world's `toy.paper_lengths`)."""
+    if config["world"] != "toy":
+        return {}
+    return {int(k): int(v) for k, v in config["toy"]["paper_lengths"].items()}
+
+
+def paper_length(config: dict[str, Any], n: int) -> int:
+    """The paper's length for `n` (validation guarantees every named toy length is in the table)."""
+    return paper_lengths(config).get(int(n), int(n)) if config["world"] == "toy" else int(n)
 
 
 def base_run(student: str) -> str:
@@ -40,13 +49,12 @@ def main_rows(config: dict[str, Any], student: str) -> list[Row]:
     """Tables 1-2: base, the two limited-budget baselines, prefix OPD, and the sufficient-budget runs."""
     runs = main_runs(config, student)
     by_method = {r.method: r for r in runs.values() if r.method != "opd_prefix"}
-    s = scale(config)
     rows = [Row("base", base_run(student), 0, "none"),
             Row(f"opd_{config['training']['save_every']}_steps", by_method["opd"].name,
                 config["training"]["save_every"], "limited"),
             Row(f"seqkd_{config['training']['seqkd']['short_steps']}_steps", by_method["seqkd"].name,
                 config["training"]["seqkd"]["short_steps"], "limited")]
-    rows += [Row(f"opd_prefix_{r.l_train * s}", r.name, CHOSEN, "limited")
+    rows += [Row(f"opd_prefix_{paper_length(config, r.l_train)}", r.name, CHOSEN, "limited")
              for r in runs.values() if r.method == "opd_prefix"]
     rows += [Row(m, by_method[m].name, CHOSEN, "sufficient") for m in ("opd", "seqkd", "opd_schedule")]
     return rows
@@ -130,7 +138,9 @@ def to_markdown(ours: pd.DataFrame, paper: pd.DataFrame | None, title: str) -> s
     limited = ours["budget"] == "limited"
     marks = {b: dict(zip(ours.index[limited], mark_best(ours.loc[limited, b]), strict=True)) for b in BENCH_COLUMNS}
     head = "| method | step | " + " | ".join(BENCH_COLUMNS) + " | FLOPs | hours |"
-    lines = [f"### {title}", "", "Accuracy in % (ours) [paper]; **best** and <u>second</u> among limited budgets.",
+    lines = [f"### {title}", "", "Accuracy in % (ours) [paper]; **best** and <u>second</u> among limited budgets. "
+             "FLOPs: training compute up to the step, counting each rollout's supervised (response) tokens as "
+             "Appendix B does (the prompt-inclusive figure is `flops_with_prompt_cum` in the run's metrics.csv).",
              "", head, "|" + "---|" * (len(BENCH_COLUMNS) + 4)]
     ref = paper.set_index("method") if paper is not None else None
     for i, r in ours.iterrows():
@@ -234,19 +244,19 @@ def full_opd_run(config: dict[str, Any], student: str) -> str:
 def window_rows(config: dict[str, Any], runs: dict[str, RunSpec]) -> list[tuple[str, str]]:
     """Table 3's rows as (paper method name, run): full OPD, the prefix run ([0, L) window) and each window."""
     w = config["experiments"]["windows"]
-    s = scale(config)
+    p = functools.partial(paper_length, config)
     full = full_opd_run(config, w["student"])
     prefix = prefix_run(config, runs, w["student"], w["prefix"])
     if full not in runs or prefix is None:
         raise ValueError(f"Table 3 compares the windows with the full-OPD and prefix-{w['prefix']} runs of student "
                          f"'{w['student']}': put the student in experiments.main.students and the prefix in "
                          "experiments.main.prefix_lengths (or experiments.lr_sweep at training.lr)")
-    rows = [("opd", full), (f"opd_prefix_{w['prefix'] * s}", prefix)]
+    rows = [("opd", full), (f"opd_prefix_{p(w['prefix'])}", prefix)]
     for r in window_runs(config).values():
         if r.window is not None:
-            rows.append((f"opd_window_{r.window[0] * s}_{r.window[1] * s}", r.name))
+            rows.append((f"opd_window_{p(r.window[0])}_{p(r.window[1])}", r.name))
         else:
-            rows.append((f"opd_window_tail_{r.tail * s}", r.name))
+            rows.append((f"opd_window_tail_{p(r.tail)}", r.name))
     return rows
 
 

@@ -44,7 +44,8 @@ class StepResult:
     prompt_tokens: int
     response_tokens: int
     rollouts: int
-    seq_lens: list[int]
+    seq_lens: list[int]  # prompt + response tokens of each rollout (the training pass's rows)
+    response_lens: list[int]  # supervised (response) tokens of each rollout
     kl_bins: list[tuple[int, int, float, int]] = field(default_factory=list)
 
 
@@ -171,7 +172,8 @@ class Trainer:
         normalizer = float(len(rollouts))
         result = StepResult(0.0, 0.0, 0, sum(map(len, rollouts.prompt_ids)),
                             sum(map(len, rollouts.response_ids)), len(rollouts),
-                            [len(p) + len(r) for p, r in zip(rollouts.prompt_ids, rollouts.response_ids, strict=True)])
+                            [len(p) + len(r) for p, r in zip(rollouts.prompt_ids, rollouts.response_ids, strict=True)],
+                            [len(r) for r in rollouts.response_ids])
         self.optimizer.zero_grad(set_to_none=True)
         kl_rows: list[tuple[torch.Tensor, torch.Tensor]] = []
         for group in micro_batches(result.seq_lens, self.t["micro_batch_tokens"]):
@@ -237,11 +239,13 @@ class Trainer:
         logp_t = losses.chunked_token_logprobs(response_hidden(self.teacher, packed),
                                                output_weight(self.teacher), packed.targets_BT)
         bins = losses.position_binned_kl(logp_s - logp_t, packed.response_mask_BT, self.t["kl_bin"])
-        lens = [len(p) + len(r) for p, r in zip(rollouts.prompt_ids, rollouts.response_ids, strict=True)]
+        lens = [len(r) for r in rollouts.response_ids]  # supervised (response) tokens, as Appendix B counts
         cost = 2 * flops.forward_flops(self.student_shape, lens) + flops.forward_flops(self.teacher_shape, lens)
         return bins, cost
 
     def step_flops(self, seq_lens: list[int]) -> float:
+        """FLOPs of one step over rollouts of these lengths: response lengths give Appendix B's figure
+        (supervised tokens of each rollout), prompt + response lengths the prompt-inclusive one."""
         if self.s["method"] in ("seqkd", "seqkd_prefix"):
             return flops.seqkd_step_flops(self.student_shape, seq_lens)
         return flops.opd_step_flops(self.student_shape, self.teacher_shape, seq_lens)
@@ -274,6 +278,7 @@ def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, wo
         log.info("resuming %s from step %d (of %d)", settings["name"], start, settings["steps"])
     metrics = work.metrics(start)
     flops_cum = metrics[-1]["flops_cum"] if metrics else 0.0
+    with_prompt_cum = metrics[-1].get("flops_with_prompt_cum", 0.0) if metrics else 0.0
     seconds_cum = metrics[-1]["seconds_cum"] if metrics else 0.0
     log_steps = set(settings["training"]["log_steps"])
     bar = tqdm(range(start, settings["steps"]), initial=start, total=settings["steps"], desc=settings["name"],
@@ -288,19 +293,22 @@ def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, wo
                                 f"is {last or 'none (no step was saved)'}; the run resumes from it once the cause "
                                 "is fixed (e.g. a lower lr)") from None
         elapsed = time.perf_counter() - t0
-        step_flops = trainer.step_flops(result.seq_lens)
+        step_flops = trainer.step_flops(result.response_lens)
         flops_cum += step_flops
+        with_prompt = trainer.step_flops(result.seq_lens)
+        with_prompt_cum += with_prompt
         seconds_cum += elapsed
         diag_flops = 0.0
-        if step + 1 in log_steps and settings["method"] in ON_POLICY_METHODS:
-            work.append_kl(step + 1, "train", result.kl_bins)
+        if step in log_steps and settings["method"] in ON_POLICY_METHODS:  # KL of the student after `step` updates
+            work.append_kl(step, "train", result.kl_bins)
             if settings["method"] != "opd":
-                bins, diag_flops = trainer.diagnostic_kl(step + 1)
-                work.append_kl(step + 1, "diagnostic", bins)
+                bins, diag_flops = trainer.diagnostic_kl(step)
+                work.append_kl(step, "diagnostic", bins)
         row = {"step": step + 1, "l_train": generation_length(settings, step), "rollouts": result.rollouts,
                "prompt_tokens": result.prompt_tokens, "response_tokens": result.response_tokens,
                "loss": result.loss, "kl_mean": result.kl_sum / max(1, result.kl_tokens), "flops": step_flops,
-               "flops_cum": flops_cum, "diag_flops": diag_flops, "seconds": elapsed, "seconds_cum": seconds_cum}
+               "flops_cum": flops_cum, "flops_with_prompt": with_prompt, "flops_with_prompt_cum": with_prompt_cum,
+               "diag_flops": diag_flops, "seconds": elapsed, "seconds_cum": seconds_cum}
         work.append_metrics(row)
         bar.set_postfix(loss=f"{result.loss:.3f}", kl=f"{row['kl_mean']:.3f}", L=row["l_train"], refresh=False)
         if (step + 1) % settings["save_every"] == 0 or step + 1 == settings["steps"]:

@@ -6,6 +6,7 @@ Every failure is one line that names the key and the fix, e.g.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,13 @@ def check_semantics(config: dict[str, Any], available_gpus: int | None = None) -
         if key in ex and ex[key].get("prefix", 0) > l_max:
             raise ConfigError(f"experiments.{key}.prefix = {ex[key]['prefix']} is longer than training.l_max = "
                               f"{l_max}; shorten it or raise l_max")
+    for i, s in enumerate(t["log_steps"]):
+        if s >= t["steps"]:
+            raise ConfigError(f"training.log_steps[{i}] = {s} is not below training.steps = {t['steps']} (step s logs "
+                              "the rollouts of the student after s updates); lower it or raise steps")
+    if t["steps"] % t["save_every"]:
+        raise ConfigError(f"training.save_every = {t['save_every']} does not divide training.steps = {t['steps']} "
+                          "(the tables compare checkpoints at multiples of it); choose a divisor")
     schedule = ex["main"]["schedule"]
     get_schedule_checked(schedule, l_max)
     for i, (a, b) in enumerate(ex["windows"]["windows"]):
@@ -75,6 +83,7 @@ def check_semantics(config: dict[str, Any], available_gpus: int | None = None) -
             raise ConfigError(f"eval.samples.{b}: missing; give the number of samples per question for {b}")
     if t["save_every"] > t["steps"]:
         raise ConfigError(f"training.save_every = {t['save_every']} exceeds training.steps = {t['steps']}")
+    check_model_paths(config)
     if config["world"] == "toy":
         check_toy(config)
     if available_gpus is not None and t.get("gpus", 0) > available_gpus:
@@ -104,6 +113,25 @@ def get_schedule_checked(schedule: dict[str, Any], l_max: int) -> None:
         if p not in schedule:
             raise ConfigError(f"experiments.main.schedule.{p}: missing; the '{schedule['name']}' schedule needs "
                               f"{needed}")
+        value = schedule[p]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"experiments.main.schedule.{p} = {value!r}: schedule parameters are token counts or "
+                              "steps, whole numbers >= 1; write it as one (e.g. 4, not \"4\" or 0)")
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def check_model_paths(config: dict[str, Any]) -> None:
+    """Each model is a folder the pipeline builds (under results/), an existing folder, or a hub id `owner/name`."""
+    models = {"models.teacher": config["models"]["teacher"]}
+    models |= {f"models.students.{k}": v for k, v in config["models"]["students"].items()}
+    for key, path in models.items():
+        if path.startswith("results/") or Path(path).expanduser().is_dir():
+            continue
+        if path.startswith(("/", ".", "~")) or not HUB_ID.fullmatch(path):
+            raise ConfigError(f"{key} = '{path}': no such folder, and not a Hugging Face hub id (owner/name); fix the "
+                              "path or give a hub id")
 
 
 def check_toy(config: dict[str, Any]) -> None:
@@ -138,6 +166,31 @@ def check_toy(config: dict[str, Any]) -> None:
     for b in config["benchmarks"]:
         if b not in config["toy"]["benchmarks"]:
             raise ConfigError(f"toy.benchmarks.{b}: missing; the toy world needs a spec for every benchmark")
+    check_paper_lengths(config)
+
+
+def named_lengths(config: dict[str, Any]) -> dict[str, int]:
+    """Every length that a table or figure names by the paper's value: config key -> toy length."""
+    ex = config["experiments"]
+    out = {f"experiments.main.prefix_lengths[{i}]": n for i, n in enumerate(ex["main"]["prefix_lengths"])}
+    w = ex.get("windows", {})
+    for i, (a, b) in enumerate(w.get("windows", [])):
+        out[f"experiments.windows.windows[{i}][0]"], out[f"experiments.windows.windows[{i}][1]"] = a, b
+    for key in ("windows", "lr_sweep", "gkd", "seqkd_prefix"):
+        if "prefix" in ex.get(key, {}):
+            out[f"experiments.{key}.prefix"] = ex[key]["prefix"]
+    if "tail" in w:
+        out["experiments.windows.tail"] = w["tail"]
+    return out
+
+
+def check_paper_lengths(config: dict[str, Any]) -> None:
+    """Toy lengths map to the paper's by a table (lines, not one factor): each named length needs an entry."""
+    table = {int(k) for k in config["toy"]["paper_lengths"]}
+    for key, n in named_lengths(config).items():
+        if int(n) not in table:
+            raise ConfigError(f"{key} = {n} has no entry in toy.paper_lengths (known: {sorted(table)}); add "
+                              f"'{n}: <paper tokens>' there")
 
 
 def verl_installed(repo: Path = SCHEMA.parents[2]) -> bool:

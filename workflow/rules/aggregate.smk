@@ -9,7 +9,7 @@ include: "aggregate_inputs.smk"
 rule main_table:
     input:
         unpack(main_table_inputs),
-        code=package_modules("tables"),
+        code=script_code("main_table"),
     output:
         csv=report("results/tables/table{table}.csv", category="Tables", caption="../report/main_table.rst"),
         md="results/tables/table{table}.md",
@@ -30,7 +30,7 @@ rule main_table:
 rule checkpoint_table:
     input:
         chosen=lambda wc: [f"results/eval/{r}/chosen.json" for r in curve_runs_of_table(wc.table)],
-        code=package_modules("tables"),
+        code=script_code("checkpoint_table"),
     output:
         csv=report("results/tables/table{table}.csv", category="Tables", caption="../report/checkpoint_table.rst"),
         md="results/tables/table{table}.md",
@@ -50,7 +50,7 @@ rule checkpoint_table:
 rule window_table:
     input:
         curves=[tables.curve_path(run) for _method, run in tables.window_rows(config, RUNS)],
-        code=package_modules("tables"),
+        code=script_code("window_table"),
     output:
         csv=report("results/tables/table3.csv", category="Tables", caption="../report/table3.rst"),
         md="results/tables/table3.md",
@@ -68,7 +68,7 @@ rule window_table:
 checkpoint match_lr:
     input:
         curves=[tables.curve_path(run) for run in tables.lr_runs(config)],
-        code=package_modules("selection"),
+        code=script_code("match_lr"),
     output:
         tables.LR_MATCH,
     log:
@@ -86,7 +86,7 @@ checkpoint match_lr:
 rule lr_table:
     input:
         unpack(lr_table_inputs),
-        code=package_modules("tables"),
+        code=script_code("lr_table"),
     output:
         csv=report("results/tables/table4.csv", category="Tables", caption="../report/table4.rst"),
         md="results/tables/table4.md",
@@ -108,7 +108,7 @@ for _fig in [*FIGURES, "fig3"]:
             _fig
         input:
             data=figures.inputs(_fig, config),
-            code=package_modules("figures", "tables"),
+            code=script_code("figure"),
         output:
             png=report(f"results/figures/{_fig}.png", category="Figures", caption=f"../report/{_fig}.rst"),
             pdf=f"results/figures/{_fig}.pdf",
@@ -126,7 +126,7 @@ for _fig in [*FIGURES, "fig3"]:
 rule findings:
     input:
         data=findings_inputs,
-        code=package_modules("findings", "tables"),
+        code=script_code("findings"),
     output:
         md="results/findings.md",
         csv=report("results/findings.csv", category="Findings", caption="../report/findings.rst"),

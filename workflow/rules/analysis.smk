@@ -5,7 +5,7 @@ rule teacher_prefix_probe:
     input:
         models=local_models([config["models"]["teacher"], *config["models"]["students"].values()]),
         dev=benchmark_files([DEV])[DEV],
-        code=package_modules("probe", "evaluate", "grading", "eval_stats", *SAMPLER_CODE, "models"),
+        code=script_code("teacher_prefix_probe"),
     output:
         csv=report("results/probe/probe.csv", category="Analyses"),
         solutions="results/probe/teacher_solutions.jsonl",
@@ -31,7 +31,7 @@ rule teacher_prefix_probe:
 rule case_study:
     input:
         unpack(case_study_inputs),
-        code=package_modules("case_study", "probe", "evaluate", "grading", "eval_stats", *SAMPLER_CODE, "models"),
+        code=script_code("case_study"),
     output:
         report("results/case_study.md", category="Analyses"),
     log:

@@ -3,7 +3,7 @@ import json
 import sys
 from pathlib import Path
 
-from prefix_opd import tables
+from prefix_opd import code_deps, tables
 from prefix_opd.runs import ConfigError, expand_runs
 from prefix_opd.validate import check_semantics
 
@@ -30,13 +30,10 @@ wildcard_constraints:
     model="|".join(TOY_MODELS),
 
 
-SAMPLER_CODE = ("sampling", "qwen3_decode", "fused_decode", "fused_decode.c")  # what a rule that samples runs
-
-
-def package_modules(*names):
-    """Package modules (and other files, named with their suffix) a rule's code depends on (Snakemake's code
-    trigger does not see imports)."""
-    return [f"{PKG}/{name}" if "." in name else f"{PKG}/{name}.py" for name in names]
+def script_code(name):
+    """The package files workflow/scripts/<name>.py runs (its import closure): a rule's code inputs, so a change
+    to any of them, and only to them, reruns the rule (Snakemake's code trigger does not see imports)."""
+    return code_deps.script_code(f"workflow/scripts/{name}.py")
 
 
 def toy_model_inputs(wildcards):

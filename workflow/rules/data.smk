@@ -5,6 +5,8 @@
 if TOY:
 
     rule toy_tokenizer:
+        input:
+            code=script_code("toy_tokenizer"),
         output:
             directory("results/models/tokenizer"),
         log:
@@ -16,7 +18,7 @@ if TOY:
 
     rule toy_pool:
         input:
-            package_modules("toy/task", "toy/world"),
+            code=script_code("toy_pool"),
         output:
             "results/data/toy_pool.jsonl",
         log:
@@ -32,7 +34,7 @@ if TOY:
 
     rule toy_benchmark:
         input:
-            package_modules("toy/task", "toy/world"),
+            code=script_code("toy_benchmark"),
         output:
             "results/data/benchmarks/{bench}.jsonl",
         log:
@@ -49,7 +51,7 @@ if TOY:
     rule pretrain_toy_model:
         input:
             unpack(toy_model_inputs),
-            code=package_modules("toy/task", "toy/world", "toy/pretrain", "models"),
+            code=script_code("pretrain_toy_model"),
         output:
             directory("results/models/{model}"),
         log:
@@ -71,7 +73,7 @@ if TOY:
         input:
             models=expand("results/models/{model}", model=TOY_MODELS),
             benchmarks=list(benchmark_files().values()),
-            code=package_modules("evaluate", "grading", *SAMPLER_CODE),
+            code=script_code("toy_summary"),
         output:
             report("results/models/toy_summary.csv", caption="../report/toy_summary.rst", category="Toy world"),
         log:
@@ -92,7 +94,7 @@ if TOY:
     rule sample_prompts:
         input:
             pool="results/data/toy_pool.jsonl",
-            code=package_modules("data"),
+            code=script_code("sample_prompts"),
         output:
             questions="results/data/opd_questions.jsonl",
             seqkd="results/data/seqkd.jsonl",
@@ -110,7 +112,7 @@ else:
 
     rule prepare_benchmark:
         input:
-            package_modules("benchmarks"),
+            code=script_code("prepare_benchmark"),
         output:
             "results/data/benchmarks/{bench}.jsonl",
         log:
@@ -126,7 +128,7 @@ else:
 
     rule sample_prompts:
         input:
-            code=package_modules("data"),
+            code=script_code("sample_prompts"),
         output:
             questions="results/data/opd_questions.jsonl",
             seqkd="results/data/seqkd.jsonl",

@@ -6,7 +6,7 @@ rule eval_curve:
     input:
         checkpoints="results/runs/{run}/checkpoints",
         benchmarks=list(benchmark_files().values()),
-        code=package_modules("evaluate", "grading", "eval_stats", *SAMPLER_CODE, "models"),
+        code=script_code("eval_curve"),
     output:
         curve="results/eval/{run}/curve.csv",
         samples=directory("results/eval/{run}/curve"),
@@ -30,7 +30,7 @@ rule eval_curve:
 checkpoint choose_step:
     input:
         curve="results/eval/{run}/curve.csv",
-        code=package_modules("selection"),
+        code=script_code("choose_step"),
     output:
         "results/eval/{run}/chosen.json",
     log:
@@ -47,7 +47,7 @@ rule eval_suite:
     input:
         model=lambda wc: local_models([model_dir(wc)]),
         benchmarks=list(benchmark_files().values()),
-        code=package_modules("evaluate", "grading", "eval_stats", *SAMPLER_CODE, "models"),
+        code=script_code("eval_suite"),
     output:
         summary="results/eval/{run}/step_{step}/summary.csv",
         samples=expand("results/eval/{{run}}/step_{{step}}/{bench}.jsonl", bench=BENCHMARKS),

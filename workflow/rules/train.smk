@@ -2,6 +2,8 @@
 
 
 rule run_settings:
+    input:
+        code=script_code("write_run_settings"),
     output:
         "results/runs/{run}/run.yaml",
     log:
@@ -20,11 +22,7 @@ rule train:
         questions="results/data/opd_questions.jsonl",
         seqkd="results/data/seqkd.jsonl",
         models=model_inputs,
-        code=package_modules(
-            "train", "losses", *SAMPLER_CODE, "models", "checkpointing", "flops", "schedules", "gpus",
-            "backends/verl_run", "backends/verl_overrides", "backends/verl_launch", "backends/verl_data",
-            "backends/verl_schedule",
-        ),
+        code=script_code("train"),
     output:
         checkpoints=directory("results/runs/{run}/checkpoints"),
         metrics="results/runs/{run}/metrics.csv",

@@ -203,12 +203,13 @@ def metrics_from_verl(source: str | Path | Iterable[str | dict[str, Any]], setti
     t = settings["training"]
     n = int(t["batch_prompts"]) * int(t["samples_per_prompt"])
     spec = rollout_spec(settings)
-    rows, flops_cum, seconds_cum = [], 0.0, 0.0
+    rows, flops_cum, with_prompt_cum, seconds_cum = [], 0.0, 0.0, 0.0
     for step in sorted(logged):
         data = logged[step]
         measured = per_step.get(step, [])[-n:]
         if measured:
             seq_lens = [p + r for p, r, _ in measured]
+            response_lens = [r for _, r, _ in measured]
             prompt_tokens = sum(p for p, _, _ in measured)
             response_tokens = sum(r for _, r, _ in measured)
             loss_tokens: float = sum(m for _, _, m in measured)
@@ -217,16 +218,20 @@ def metrics_from_verl(source: str | Path | Iterable[str | dict[str, Any]], setti
             r_mean = _first(data, "response_length/mean") or 0.0
             prompt_tokens, response_tokens = round(p_mean * n), round(r_mean * n)
             seq_lens = [round(p_mean + r_mean)] * n
+            response_lens = [round(r_mean)] * n
             loss_tokens = math.nan if settings["method"] == "opd_window" else response_tokens
         loss = _first(data, "actor/distillation/loss", "distillation/loss", "actor/pg_loss")
         loss = math.nan if loss is None else loss
-        step_flops = flops.opd_step_flops(student, teacher, seq_lens)
+        step_flops = flops.opd_step_flops(student, teacher, response_lens)  # supervised tokens (Appendix B)
+        with_prompt = flops.opd_step_flops(student, teacher, seq_lens)
         seconds = _first(data, "timing_s/step", "perf/time_per_step") or 0.0
         flops_cum += step_flops
+        with_prompt_cum += with_prompt
         seconds_cum += seconds
         kl_mean = loss / loss_tokens if loss_tokens and not math.isnan(loss_tokens) else math.nan
         rows.append({"step": step, "l_train": max_tokens_at(spec, step - 1), "rollouts": n,
                      "prompt_tokens": prompt_tokens, "response_tokens": response_tokens, "loss": loss,
-                     "kl_mean": kl_mean, "flops": step_flops, "flops_cum": flops_cum, "diag_flops": 0.0,
+                     "kl_mean": kl_mean, "flops": step_flops, "flops_cum": flops_cum,
+                     "flops_with_prompt": with_prompt, "flops_with_prompt_cum": with_prompt_cum, "diag_flops": 0.0,
                      "seconds": seconds, "seconds_cum": seconds_cum})
     return [{k: r[k] for k in METRIC_COLUMNS} for r in rows]

@@ -13,7 +13,7 @@ named by `distillation_loss.policy_loss_mode` (only `vanilla`, PPO-clip, is acce
 `DistillationLossConfig`) with advantages `-k1_t` (detached), `old_log_prob` = the sampler's log-probs
 (`algorithm.rollout_correction.bypass_mode=true`: `old_log_probs = rollout_log_probs`) and the clip
 range of `distillation_loss.clip_ratio_low/high`. Tinker's unclipped importance-sampling loss
-(DESIGN section 4) is obtained by opening that range (`clip_ratio_low=1`, `clip_ratio_high=1e9`: the
+(docs/design.md section 4) is obtained by opening that range (`clip_ratio_low=1`, `clip_ratio_high=1e9`: the
 ratio is clamped to [0, 1e9], i.e. not at all); the dual-clip constant `clip_ratio_c = 3` is a
 hard-coded default of `compute_policy_loss_vanilla` that no distillation key reaches (for a negative
 advantage and ratio > 3 the token's gradient is dropped). With one optimiser step per batch

@@ -20,10 +20,12 @@ from tqdm import tqdm
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
 from ..models import Packed, build_prompt, load_model, load_tokenizer, response_logprobs
-from .task import LETTERS, noisy_chain, render_solution, sample_question
+from . import model_cache
+from .task import HELD_OUT_TAGS, IN_DOMAIN_TAGS, METHODS, noisy_execution, plan_line, render_solution, sample_question
 from .world import user_message
 
 log = logging.getLogger(__name__)
+ALL_TAGS = IN_DOMAIN_TAGS + HELD_OUT_TAGS
 MAX_POSITIONS = 512
 
 
@@ -37,37 +39,40 @@ def model_config(spec: dict[str, Any], vocab: int, tokenizer: Any) -> Qwen3Confi
     )
 
 
-def training_example(rng: random.Random, benchmarks: dict[str, Any], rule_mix: dict[str, float],
-                     pool_steps: list[int], noise: float, tokenizer: Any, prompts: dict[str, str]
-                     ) -> tuple[list[int], list[int]]:
-    """One (prompt ids, response ids) pair; rule f uses the pool's chain lengths, g/h their sets'.
+def training_example(rng: random.Random, spec: dict[str, Any], lines: tuple[int, int], tokenizer: Any,
+                     prompts: dict[str, str]) -> tuple[list[int], list[int]]:
+    """One (context ids, response ids) pair over all twelve tags; the loss sees the response only.
 
-    `lookup` examples are a drill for the multiple-choice answer step: a multiple-choice question
-    followed by every option looked up by value ("42=B") in random order, so a model sees many
-    lookups per example instead of one (a base model's exposure to tables, not the task itself).
+    ``spec["plan"]`` says how the opening is chosen: ``table`` (the tag's method: the teacher) or
+    ``uniform`` (any method: a base student that knows how to execute every method but not which one a
+    tag calls for). With probability ``spec["override"]`` the plan line is a uniformly random method and
+    moves to the context side, unsupervised, with the execution correct under it: the teacher then
+    scores the continuation of any opening a student picks. Execution values are wrong with
+    probability ``spec["noise"]``.
     """
-    rule = rng.choices(list(rule_mix), weights=list(rule_mix.values()))[0]
-    mc_specs = [s for s in benchmarks.values() if s["options"]]
-    spec = next((s for s in mc_specs if s["rule"] == rule), None)
-    if rule == "lookup":
-        spec = rng.choice(mc_specs)
-        q = sample_question(rng, spec["rule"], 2, spec["steps"][1], n_options=spec["options"])
-        order = rng.sample(q.options, len(q.options))
-        response = "\n" + "".join(f"{v:02d}={LETTERS[q.options.index(v)]}\n" for v in order)
-    else:
-        if rule == "f" or spec is None:
-            q = sample_question(rng, rule, 2, pool_steps[1])
-        else:
-            q = sample_question(rng, rule, 2, spec["steps"][1] + 4, n_options=spec["options"])
-        response = render_solution(q, noisy_chain(q, noise, rng))
-    prompt = tokenizer(build_prompt(tokenizer, user_message(q, prompts)), add_special_tokens=False)["input_ids"]
-    response += tokenizer.eos_token
-    return prompt, tokenizer(response, add_special_tokens=False)["input_ids"]
+    q = sample_question(rng, ALL_TAGS, *lines)
+    override = rng.random() < spec.get("override", 0.0)
+    method = q.method if spec["plan"] == "table" and not override else rng.choice(list(METHODS))
+    text = render_solution(q, method, noisy_execution(q, method, spec["noise"], rng)) + tokenizer.eos_token
+    context = build_prompt(tokenizer, user_message(q, prompts))
+    if override:
+        head = plan_line(q.tag, method)
+        context, text = context + head, text[len(head):]
+    ids = tokenizer([context, text], add_special_tokens=False)["input_ids"]
+    return ids[0], ids[1]
 
 
 def pretrain(spec: dict[str, Any], toy: dict[str, Any], prompts: dict[str, str], tokenizer_dir: str,
              out_dir: str, seed: int, threads: int, init_from: str | None = None) -> dict[str, float]:
-    """Train one toy model and `save_pretrained` it (with the tokenizer) into `out_dir`."""
+    """Train one toy model and `save_pretrained` it (with the tokenizer) into `out_dir`.
+
+    A model with the same inputs pretrained before (by this or another study) is copied from the model
+    cache instead (`model_cache.py`).
+    """
+    settings = {"spec": spec, "pretrain": toy["pretrain"], "prompts": prompts, "seed": seed}
+    key = model_cache.model_key(settings, tokenizer_dir, init_from)
+    if model_cache.fetch(key, out_dir):
+        return {"cached": 1.0}
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     tokenizer = load_tokenizer(tokenizer_dir)
@@ -87,8 +92,7 @@ def pretrain(spec: dict[str, Any], toy: dict[str, Any], prompts: dict[str, str],
         warm = min(1.0, step / cfg["warmup"])
         for group in opt.param_groups:  # linear warm-up, cosine decay to 10%
             group["lr"] = cfg["lr"] * warm * (0.1 + 0.45 * (1 + math.cos(math.pi * step / steps)))
-        pairs = [training_example(rng, toy["benchmarks"], cfg["rule_mix"], toy["pool_steps"], spec["noise"],
-                                  tokenizer, prompts) for _ in range(cfg["batch"])]
+        pairs = [training_example(rng, spec, cfg["lines"], tokenizer, prompts) for _ in range(cfg["batch"])]
         packed = Packed.build([p for p, _ in pairs], [r for _, r in pairs], tokenizer.pad_token_id)
         loss = -response_logprobs(model, packed)[packed.response_mask_BT].mean()
         opt.zero_grad(set_to_none=True)
@@ -99,4 +103,5 @@ def pretrain(spec: dict[str, Any], toy: dict[str, Any], prompts: dict[str, str],
         bar.set_postfix(loss=f"{loss_ema:.4f}", refresh=False)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    model_cache.store(key, out_dir)
     return {"final_loss": loss_ema}

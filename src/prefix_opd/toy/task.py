@@ -1,104 +1,120 @@
-"""The toy reasoning task: iterate a digit-wise affine map on two-digit numbers, report the K-th value.
+"""The toy reasoning task: choose a method from the question's tag, then execute it line by line.
 
-A question names a rule (`f`, `g` or `h`), a start value N and a step count K. The chain of thought
-writes one line per step, ``"{i:02d}:{value:02d}"``, each value computed from the previous one only
-(local dependence is what tiny transformers learn fast, DESIGN.md section 8). A wrong value anywhere
-propagates to every later line and to the answer, and every step is the same computation, so late
-steps matter exactly as much as early ones. Multiple-choice questions (the out-of-domain stand-ins)
-list lettered options and are answered with the letter of the final value.
+A question ``T=05 N=37 K=27`` names a tag, a start value and a line count. Its solution has the
+two phases a real reasoning trace has and the paper's mechanism relies on:
 
-A "base" model's data is the same chains with each value replaced, with probability ``noise``, by a
-uniformly random one (the chain continues from the wrong value): it learns the format perfectly but
-computes each step only with probability about ``1 - noise``.
+* **the opening** (one line, ``T=05:B``): the tag restated and the method it calls for, by a fixed table
+  that a model can only know by having learned it (the approach);
+* **the execution** (K lines, ``27:B81`` .. ``01:B07``): a count-down line counter, the method's letter
+  and the next value, ``v -> (a * v + b) mod 100`` with the method's ``(a, b)``; then the answer
+  ``</think>\\n\\boxed{07}``.
+
+Every line is :data:`LINE` tokens long (one character per token), so positions map to lines exactly and
+the study's lengths are counted in lines (``lengths.py`` in the config's terms). Each line depends only
+on the line before it (the counter counts down, the letter is copied, the value is a function of the
+previous value and the letter): local dependence is what tiny transformers learn fast. Every method is
+a full-period affine map mod 100 (Hull-Dobell: ``a = 1 mod 20``, ``b`` coprime to 10), so a chain never
+repeats a value within 100 lines: no chain can be completed by copying an earlier stretch of itself.
+
+A solution on the wrong method is executed correctly but reaches another answer: the opening decides
+the outcome, while each execution step can still go wrong (``noise``) and derail the rest.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 
 MODULUS = 100
-LETTERS = "ABCDEFGHIJ"
-# rule name -> ((tens multiplier, tens offset), (units multiplier, units offset)), each digit mod 10;
-# f is the in-domain ("math") rule, g and h the out-of-domain ones. Each output digit depends on one
-# input digit at a fixed distance, which tiny transformers learn in a few hundred steps.
-RULES: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
-    "f": ((7, 3), (3, 1)), "g": ((3, 7), (9, 4)), "h": ((9, 1), (7, 8)),
-}
+LINE = 7  # tokens per line: "T=05:B\n" and "27:B81\n"
+# method letter -> (a, b) of v -> (a v + b) mod 100; every one has period 100 (full period)
+METHODS: dict[str, tuple[int, int]] = {"A": (1, 13), "B": (1, 37), "C": (1, 59), "D": (1, 71)}
+# tag -> method, a fixed table: tags 0-7 are the in-domain ones (each method twice), 8-11 are held out of
+# all distillation data (each method once); only the teacher has learned the whole table.
+METHOD_OF_TAG = "BDACCADB" + "DBCA"
+IN_DOMAIN_TAGS = tuple(range(8))
+HELD_OUT_TAGS = tuple(range(8, 12))
 
 
-def apply_rule(rule: str, n: int) -> int:
-    (a, b), (c, d) = RULES[rule]
-    tens, units = divmod(n, 10)
-    return ((a * tens + b) % 10) * 10 + (c * units + d) % 10
+def step(method: str, value: int) -> int:
+    a, b = METHODS[method]
+    return (a * value + b) % MODULUS
+
+
+def execute(method: str, start: int, lines: int) -> list[int]:
+    """The values of `lines` execution lines from `start` under `method`."""
+    values, n = [], start
+    for _ in range(lines):
+        n = step(method, n)
+        values.append(n)
+    return values
+
+
+def period(values: list[int]) -> int | None:
+    """The smallest p < len(values) with values[i + p] == values[i] for every i, or None (aperiodic)."""
+    n = len(values)
+    return next((p for p in range(1, n) if all(values[i + p] == values[i] for i in range(n - p))), None)
 
 
 @dataclass(frozen=True)
 class Question:
-    """One toy question; `options` is empty for free-form (math) questions."""
+    """One toy question: tag (which method), start value, number of execution lines."""
 
-    rule: str
+    tag: int
     start: int
-    steps: int
-    options: tuple[int, ...] = ()
+    lines: int
 
     def text(self) -> str:
-        head = f"{self.rule} N={self.start:02d} K={self.steps:02d}"
-        if not self.options:
-            return head
-        # value=letter, so that answering is an induction-style lookup ("42=" -> "B")
-        return head + " " + " ".join(f"{v:02d}={LETTERS[i]}" for i, v in enumerate(self.options))
+        return f"T={self.tag:02d} N={self.start:02d} K={self.lines:02d}"
 
-    def chain(self) -> list[int]:
-        values, n = [], self.start
-        for _ in range(self.steps):
-            n = apply_rule(self.rule, n)
-            values.append(n)
-        return values
+    @property
+    def method(self) -> str:
+        return METHOD_OF_TAG[self.tag]
+
+    def chain(self, method: str | None = None) -> list[int]:
+        return execute(method or self.method, self.start, self.lines)
 
     def gold(self) -> str:
-        final = self.chain()[-1]
-        return LETTERS[self.options.index(final)] if self.options else f"{final:02d}"
+        return f"{self.chain()[-1]:02d}"
 
 
-def render_solution(question: Question, values: list[int]) -> str:
-    """Chain-of-thought text (after the prompt's `<think>`) ending with the boxed answer.
+def plan_line(tag: int, method: str) -> str:
+    """The opening line: the tag restated, then the chosen method (the decision is its last token)."""
+    return f"T={tag:02d}:{method}\n"
 
-    Lines count down ("{steps left}:{value}"), so stopping after line 01 is a local decision.
-    Multiple choice restates the final value and looks its letter up: "42=B" then the boxed letter;
-    a final value that is not an option gets the letter at index value mod n (a wrong guess).
-    """
+
+def render_solution(question: Question, method: str, values: list[int]) -> str:
+    """The response after the prompt's `<think>`: plan line, execution lines, boxed answer."""
     n = len(values)
-    lines = "\n" + "".join(f"{n - i:02d}:{v:02d}\n" for i, v in enumerate(values))
-    final = values[-1]
-    if not question.options:
-        return f"{lines}</think>\n\\boxed{{{final:02d}}}"
-    opts = question.options
-    letter = LETTERS[opts.index(final)] if final in opts else LETTERS[final % len(opts)]
-    return f"{lines}</think>\n{final:02d}={letter}\n\\boxed{{{letter}}}"
+    lines = "".join(f"{n - i:02d}:{method}{v:02d}\n" for i, v in enumerate(values))
+    return f"{plan_line(question.tag, method)}{lines}</think>\n\\boxed{{{values[-1]:02d}}}"
 
 
-def noisy_chain(question: Question, noise: float, rng: random.Random) -> list[int]:
-    """The question's chain with each step wrong (uniform random value) with probability `noise`."""
+def noisy_execution(question: Question, method: str, noise: float, rng: random.Random) -> list[int]:
+    """The chain under `method`, each value replaced by a uniform random one with probability `noise`;
+    the chain continues from whatever value was written."""
     values, n = [], question.start
-    for _ in range(question.steps):
-        n = apply_rule(question.rule, n)
+    for _ in range(question.lines):
+        n = step(method, n)
         if noise > 0 and rng.random() < noise:
             n = rng.randrange(MODULUS)
         values.append(n)
     return values
 
 
-def sample_question(
-    rng: random.Random, rule: str, min_steps: int, max_steps: int, n_options: int = 0
-) -> Question:
-    """Draw one question; multiple-choice options hold the gold value and distinct distractors."""
-    start, steps = rng.randrange(MODULUS), rng.randint(min_steps, max_steps)
-    question = Question(rule, start, steps)
-    if n_options == 0:
-        return question
-    final = question.chain()[-1]
-    distractors = rng.sample([v for v in range(MODULUS) if v != final], n_options - 1)
-    options = distractors[:]
-    options.insert(rng.randrange(n_options), final)
-    return Question(rule, start, steps, tuple(options))
+@functools.cache
+def answers_differ(lines: int) -> bool:
+    """Whether every method reaches a different answer after `lines` lines (from any start). Additive methods
+    meet when lines x (b_i - b_j) = 0 mod 100 (at 25 lines for b's 4 apart): such counts are never asked, so
+    a wrong opening always gives a wrong answer."""
+    finals = {execute(m, 0, lines)[-1] for m in METHODS}
+    return len(finals) == len(METHODS) and all(len({execute(m, s, lines)[-1] for m in METHODS}) == len(METHODS)
+                                               for s in range(MODULUS))
+
+
+def sample_question(rng: random.Random, tags: tuple[int, ...], min_lines: int, max_lines: int) -> Question:
+    """A question with a uniform tag from `tags`, start value and line count (counts where two methods would
+    meet are skipped, see :func:`answers_differ`)."""
+    counts = [k for k in range(min_lines, max_lines + 1) if answers_differ(k)]
+    return Question(rng.choice(tags), rng.randrange(MODULUS), rng.choice(counts))
