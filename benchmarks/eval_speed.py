@@ -1,4 +1,4 @@
-"""Issue 4's speed target: evaluating one checkpoint on the whole toy suite, on 2 cores (target <= 30 s).
+"""Speed target: evaluating one checkpoint on the whole toy suite, on 2 cores (target <= 30 s).
 
 Times `evaluate_checkpoint` (model load + every benchmark at the configured samples) on a toy model, the
 median of `--repeats` runs, once per sampler (`hf`: transformers `generate`, the baseline; `torch`:

@@ -1,4 +1,4 @@
-"""Benchmark 1 (issue 8): OPD step throughput of the native engine against TRL 1.16's DistillationTrainer.
+"""OPD step throughput of the native engine against TRL 1.16's DistillationTrainer.
 
 Throughput = generated response tokens per second over the WHOLE step (on-policy sampling, teacher scoring,
 backward, clipping and the AdamW update). Both engines get the same toy teacher and student

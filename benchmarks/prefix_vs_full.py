@@ -1,4 +1,4 @@
-"""Benchmark 3 (issue 8): per-step wall time and FLOPs of prefix OPD against full OPD on the toy world.
+"""Per-step wall time and FLOPs of prefix OPD against full OPD on the toy world.
 
 Same student, teacher, prompts, batch and threads in one process; the median of `--steps` steps after a
 warm-up step for each L_train. The measured speed-up should track the FLOP ratio; both are printed and

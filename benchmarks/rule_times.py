@@ -1,4 +1,4 @@
-"""Benchmark 6 (issue 8): wall time per rule of the default run, from Snakemake's `benchmark:` files.
+"""wall time per rule of the default run, from Snakemake's `benchmark:` files.
 
 Sums results/benchmarks/**/*.tsv by rule (the file name's prefix) and writes results/bench/rule_times.csv
 and a Markdown table (results/bench/rule_times.md) for the README.

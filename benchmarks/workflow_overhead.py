@@ -1,4 +1,4 @@
-"""Benchmark 4 (issue 8): Snakemake's own overhead.
+"""Snakemake's own overhead.
 
 (a) a no-op `snakemake` after a complete default run (target: <= 5 s), (b) a dry run of
 config/paper.yaml (target: <= 10 s). Each is the median of 3 runs; written to

@@ -1,4 +1,4 @@
-"""Two runs of config/ci.yaml with the same seed give identical tables (issue: reliability)."""
+"""Two runs of config/ci.yaml with the same seed give identical tables."""
 
 from __future__ import annotations
 

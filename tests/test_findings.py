@@ -3,6 +3,7 @@ perturbing the data the claim reads flips its verdict."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,43 @@ def test_inputs_cover_every_claim(config):
     assert tables.suite_samples_path("large-opd_prefix28-lr2e-4", 20, "mmlu_pro") in files
     assert "results/eval/small-gkd7-lam0-beta0-lr2e-4/curve" in files
     assert tables.LR_MATCH in files
+
+
+def _pre(**status: str) -> list[preconditions.Precondition]:
+    return [preconditions.Precondition(k, f"precondition {k}", "", "", status.get(k, preconditions.MET))
+            for k in ("P1", "P2", "P3", "P4", "P5", "P6")]
+
+
+def test_a_claim_on_a_benchmark_where_the_teacher_is_at_chance_is_not_testable(config):
+    results = findings.evaluate(config, paper_like(config))
+    teacher = {b: 0.95 for b in ("math500", "aime24", "aime25", "gpqa", "mmlu_pro")} | {"gpqa": 0.27}
+    chance = dict.fromkeys(teacher, 0.25)  # a 4-option stand-in the teacher cannot do
+    gated = findings.gate(results, _pre(), teacher, chance, config["dev_benchmark"])
+    by_claim = findings.summary(gated).set_index("claim")["verdict"]
+    assert by_claim["4.2 out-of-domain"] == findings.NOT_TESTABLE and by_claim["Finding 5"] == findings.NOT_TESTABLE
+    assert by_claim["4.2 in-domain"] == HOLDS  # in-domain claims are untouched
+    assert all("at chance on gpqa" in r.untestable for r in gated if r.claim == "4.2 out-of-domain")
+
+
+def test_a_failed_precondition_gates_the_claims_that_need_it_and_the_roll_up_skips_them(config, tmp_path):
+    results = findings.evaluate(config, paper_like(config))
+    gated = findings.gate(results, _pre(P4=preconditions.NOT_MET), {}, {}, config["dev_benchmark"])
+    by_claim = findings.summary(gated).set_index("claim")
+    assert set(by_claim.loc[["Finding 2", "Finding 3"], "verdict"]) == {findings.NOT_TESTABLE}
+    assert (by_claim.drop(["Finding 2", "Finding 3"])["verdict"] == HOLDS).all()
+    gated = findings.gate(results, _pre(P3=preconditions.NOT_MET), {}, {}, config["dev_benchmark"])
+    assert findings.summary(gated).set_index("claim").loc["Finding 4.2", "verdict"] == HOLDS  # SeqKD: no OPD
+    assert findings.summary(gated).set_index("claim").loc["4.2 in-domain", "verdict"] == findings.NOT_TESTABLE
+    # one untestable comparison of a claim leaves the claim to its testable ones
+    mixed = [dataclasses.replace(r, untestable="x") if i == 0 else r for i, r in enumerate(results)]
+    first = results[0].claim
+    row = findings.summary(mixed).set_index("claim").loc[first]
+    assert row["not_testable"] == 1 and row["verdict"] == HOLDS
+    findings.write(gated, config, str(tmp_path / "f.md"), str(tmp_path / "f.csv"))
+    assert "P3 not met" in (tmp_path / "f.md").read_text() and findings.ROLL_UP in (tmp_path / "f.md").read_text()
+    assert findings.NOT_TESTABLE in set(pd.read_csv(tmp_path / "f.csv")["verdict"])
+
+
+def test_every_claim_names_what_it_needs(config):
+    claims = {r.claim for r in findings.evaluate(config, paper_like(config))}
+    assert claims <= set(findings.CLAIM_NEEDS), claims - set(findings.CLAIM_NEEDS)

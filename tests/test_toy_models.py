@@ -38,10 +38,10 @@ BENCHMARKS = {"math500": {"size": 24, "tags": "in_domain", "lines": [2, 4]},
               "mmlu_pro": {"size": 24, "tags": "held_out", "lines": [5, 6]}}
 SHAPE = {"hidden": 64, "layers": 2, "heads": 4, "kv_heads": 2, "intermediate": 256}
 MODELS = {
-    "teacher": SHAPE | {"plan": "table", "override": 0.5, "noise": 0.0, "steps": 700},
-    "student_large": SHAPE | {"plan": "uniform", "noise": 0.003, "steps": 40},
+    "teacher": SHAPE | {"plan_right": 1.0, "override": 0.5, "noise": 0.0, "steps": 700},
+    "student_large": SHAPE | {"plan_right": 0.0, "plan_habit": 0.5, "noise": 0.003, "steps": 40},
     "student_small": {"hidden": 48, "layers": 2, "heads": 4, "kv_heads": 2, "intermediate": 192,
-                      "plan": "uniform", "noise": 0.003, "steps": 150},
+                      "plan_right": 0.0, "plan_habit": 0.5, "noise": 0.003, "steps": 150},
 }
 TOY = {"pretrain": {"batch": 64, "lr": 1.0e-2, "warmup": 50, "lines": [1, 6]}}
 EVAL = {"sampler": "fused", "max_new_tokens": 64, "temperature": 1.0, "top_p": 1.0, "max_batch_tokens": 262144}

@@ -1,4 +1,4 @@
-"""Issue 7: a run killed mid-way (SIGKILL to Snakemake and every job it started) resumes.
+"""A run killed mid-way (SIGKILL to Snakemake and every job it started) resumes.
 
 In a private copy, `snakemake --cores 2 --configfile config/ci.yaml --rerun-incomplete` runs until
 some jobs have finished and a `train` job is running; then its whole process group gets SIGKILL.

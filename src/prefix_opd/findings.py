@@ -14,6 +14,7 @@ workflow asks for exactly the files `inputs()` lists.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +36,8 @@ MATCH_TOL = 2.0  # points: scheduled prefix OPD "matches" full OPD (macro over t
 FLOPS_FRACTION = 0.5  # "... at less than 50% of the FLOP"
 AT_LEAST_TOL = 2.0  # points: "at least as good" (Finding 1, late checkpoints)
 NO_GAIN_TOL = 2.0  # points: "does not improve" (Findings 4.2 and 5)
-HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+HOLDS, FAILS, INCONCLUSIVE, NOT_TESTABLE = "holds", "does not hold", "inconclusive", "not testable"
+CHANCE_MARGIN = 0.10  # a benchmark on which the teacher is within this of chance tests nothing
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,12 @@ class Result:
     threshold: float
     direction: str  # "above" / "below": the claim is `estimate` above / below `threshold`
     ours: str = ""  # the numbers behind the estimate
+    untestable: str = ""  # why this world cannot test the comparison (a failed precondition); "" = testable
     verdict: str = field(default="")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "verdict", verdict(self.lo, self.hi, self.threshold, self.direction))
+        v = NOT_TESTABLE if self.untestable else verdict(self.lo, self.hi, self.threshold, self.direction)
+        object.__setattr__(self, "verdict", v)
 
 
 def verdict(lo: float, hi: float, threshold: float, direction: str) -> str:
@@ -165,36 +169,6 @@ class FileStore:
 
     def lr_match(self) -> dict[str, dict[str, Any]]:
         return json.loads(Path(tables.LR_MATCH).read_text())
-
-
-@dataclass
-class MemoryStore:
-    """The same data as plain dicts (unit tests): correct[(run, step, bench, source)] = per-question Series."""
-
-    correct_: dict[tuple[str, int, str, str], pd.Series] = field(default_factory=dict)
-    flops_: dict[tuple[str, int], float] = field(default_factory=dict)
-    kl_: dict[str, pd.DataFrame] = field(default_factory=dict)
-    chosen_: dict[str, int] = field(default_factory=dict)
-    steps_: dict[str, list[int]] = field(default_factory=dict)
-    lr_match_: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def correct(self, run: str, step: int, bench: str, source: str) -> pd.Series:
-        return self.correct_[(run, step, bench, source)]
-
-    def flops(self, run: str, step: int) -> float:
-        return self.flops_[(run, step)]
-
-    def kl(self, run: str) -> pd.DataFrame:
-        return self.kl_[run]
-
-    def chosen(self, run: str) -> int:
-        return self.chosen_[run]
-
-    def steps(self, run: str) -> list[int]:
-        return self.steps_[run]
-
-    def lr_match(self) -> dict[str, dict[str, Any]]:
-        return self.lr_match_
 
 
 # ------------------------------------------------------------------------------------------------
@@ -524,6 +498,42 @@ def claim_windows(study: Study, store: Store) -> list[Result]:
     return out
 
 
+# claim -> (the preconditions it needs, the benchmarks it reads; "dev" = the dev benchmark)
+CLAIM_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "4.2 in-domain": (("P2", "P3"), tuple(HARD_IN_DOMAIN)),
+    "4.2 beats base": (("P2", "P3"), tuple(IN_DOMAIN)),
+    "4.2 out-of-domain": (("P2", "P3"), tuple(OUT_OF_DOMAIN)),
+    "4.2 scheduling": (("P2", "P3"), tuple(IN_DOMAIN + OUT_OF_DOMAIN)),
+    "Finding 1 (early)": (("P2", "P3"), ("dev",)),
+    "Finding 1 (late)": (("P2", "P3"), ("dev",)),
+    "Finding 2": (("P4",), ()),
+    "Finding 3": (("P4",), ()),
+    "Finding 4.2": (("P2",), ("dev",)),
+    "Finding 5": (("P2", "P3"), tuple(OUT_OF_DOMAIN)),
+    "5.3 (i)": (("P2", "P3"), ("dev",)),
+    "5.3 (ii)": (("P2", "P3"), ("dev",)),
+    "5.3 (iii)": (("P2", "P3"), ("dev",)),
+    "Table 3 ordering": (("P2", "P3"), ("dev",)),
+}
+
+
+def gate(results: list[Result], pre: list[preconditions.Precondition], teacher: dict[str, float],
+         chance: dict[str, float], dev: str) -> list[Result]:
+    """Mark "not testable" (with the reason) every comparison whose claim needs a precondition that is not met,
+    or reads a benchmark on which the teacher is within CHANCE_MARGIN of chance. Preconditions "not measured"
+    (the paper world) do not gate."""
+    failed = {p.key: p.name for p in pre if p.status == preconditions.NOT_MET}
+    out = []
+    for r in results:
+        needs, benches = CLAIM_NEEDS.get(r.claim, ((), ()))
+        reasons = [f"{k} not met ({failed[k]})" for k in needs if k in failed]
+        for b in (dev if b == "dev" else b for b in benches):
+            if b in teacher and teacher[b] <= chance.get(b, 0.0) + CHANCE_MARGIN:
+                reasons.append(f"the teacher is at chance on {b} ({teacher[b]:.2f})")
+        out.append(dataclasses.replace(r, untestable="; ".join(reasons)) if reasons else r)
+    return out
+
+
 CLAIMS = [claim_in_domain, claim_beats_base, claim_out_of_domain, claim_schedule, claim_finding1, claim_tail_kl,
           claim_seqkd_prefix, claim_lr, claim_gkd, claim_windows]
 
@@ -586,15 +596,22 @@ def inputs(config: dict[str, Any], chosen: dict[str, int], match: dict[str, dict
 # output
 
 
+ROLL_UP = ("A claim holds when every testable comparison of it holds, does not hold when any does not, and is "
+           "inconclusive otherwise; comparisons this world cannot test (a failed precondition, a teacher at chance) "
+           "are left out, and a claim with none left is not testable.")
+
+
 def summary(results: list[Result]) -> pd.DataFrame:
-    """One verdict per claim: holds if every comparison holds, does not hold if any fails, else inconclusive."""
+    """One verdict per claim, by the ROLL_UP rule."""
     frame = pd.DataFrame([asdict(r) for r in results])
     rows = []
     for claim, group in frame.groupby("claim", sort=False):
-        v = set(group["verdict"])
-        overall = FAILS if FAILS in v else HOLDS if v == {HOLDS} else INCONCLUSIVE
+        testable = group[group["verdict"] != NOT_TESTABLE]
+        v = set(testable["verdict"])
+        overall = (NOT_TESTABLE if testable.empty else FAILS if FAILS in v else HOLDS if v == {HOLDS}
+                   else INCONCLUSIVE)
         rows.append({"claim": claim, "comparisons": len(group), "holds": int((group["verdict"] == HOLDS).sum()),
-                     "verdict": overall})
+                     "not_testable": len(group) - len(testable), "verdict": overall})
     return pd.DataFrame(rows)
 
 
@@ -613,15 +630,18 @@ def to_markdown(results: list[Result], config: dict[str, Any],
                   "|---|---|---|---|---|"]
         lines += [f"| {p.key} | {p.name} | {p.requirement} | {p.measured} | {_verdict_md(p.status)} |" for p in pre]
         lines.append("")
-    lines += ["## Per claim", "", "| claim | comparisons | hold | verdict |", "|---|---|---|---|"]
+    lines += ["## Per claim", "", ROLL_UP, "", "| claim | comparisons | hold | not testable | verdict |",
+              "|---|---|---|---|---|"]
     for _, r in summary(results).iterrows():
-        lines.append(f"| {r['claim']} | {r['comparisons']} | {r['holds']} | {_verdict_md(r['verdict'])} |")
+        lines.append(f"| {r['claim']} | {r['comparisons']} | {r['holds']} | {r['not_testable']} | "
+                     f"{_verdict_md(r['verdict'])} |")
     lines += ["", "## Comparisons", "", "| claim | comparison | paper says | our numbers | statistic: estimate "
               "[95% CI] | claimed | verdict |", "|---|---|---|---|---|---|---|"]
     for r in results:
         sign = ">" if r.direction == "above" else "<"
+        verdict_md = _verdict_md(r.verdict) + (f" ({r.untestable})" if r.untestable else "")
         lines.append(f"| {r.claim} | {r.subject} | {r.paper} | {r.ours} | {r.statistic}: {_num(r.estimate)} "
-                     f"[{_num(r.lo)}, {_num(r.hi)}] | {sign} {_num(r.threshold)} | {_verdict_md(r.verdict)} |")
+                     f"[{_num(r.lo)}, {_num(r.hi)}] | {sign} {_num(r.threshold)} | {verdict_md} |")
     return "\n".join(lines) + "\n"
 
 
@@ -632,7 +652,7 @@ def _num(x: float) -> str:
 
 
 def _verdict_md(v: str) -> str:
-    return f"*{v}*" if v in (INCONCLUSIVE, preconditions.NOT_MEASURED) else f"**{v}**"
+    return f"*{v}*" if v in (INCONCLUSIVE, NOT_TESTABLE, preconditions.NOT_MEASURED) else f"**{v}**"
 
 
 def write(results: list[Result], config: dict[str, Any], md: str, csv: str,
@@ -647,5 +667,9 @@ def write(results: list[Result], config: dict[str, Any], md: str, csv: str,
 
 
 def run(config: dict[str, Any], md: str, csv: str) -> None:
-    """Check the preconditions and evaluate every claim on the pipeline's outputs; write the findings."""
-    write(evaluate(config, FileStore()), config, md, csv, preconditions.check(config))
+    """Check the preconditions, evaluate every claim on the pipeline's outputs, gate the claims this world
+    cannot test, and write the findings."""
+    pre = preconditions.check(config)
+    teacher, chance = preconditions.teacher_accuracy(config)
+    results = gate(evaluate(config, FileStore()), pre, teacher, chance, config["dev_benchmark"])
+    write(results, config, md, csv, pre)

@@ -157,6 +157,14 @@ def check(config: dict[str, Any]) -> list[Precondition]:
     return out
 
 
+def teacher_accuracy(config: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
+    """(teacher accuracy, chance level) per benchmark from the toy summary; empty where not measured."""
+    if config["world"] != "toy":
+        return {}, {}
+    t = pd.read_csv(TOY_SUMMARY).query("model == 'teacher'").set_index("benchmark")
+    return t["accuracy"].astype(float).to_dict(), t["chance"].astype(float).to_dict()
+
+
 def inputs(config: dict[str, Any]) -> list[str]:
     """The files `check(config)` reads."""
     students = config["experiments"]["main"]["students"]

@@ -37,10 +37,6 @@ class RunSpec:
     gkd_beta: int | None = None  # 1 reverse KL, 0 forward KL
     training: dict[str, Any] = field(default_factory=dict)  # shared settings (l_max, batch, ...)
 
-    @property
-    def is_seqkd(self) -> bool:
-        return self.method in ("seqkd", "seqkd_prefix")
-
     def settings(self, config: dict[str, Any]) -> dict[str, Any]:
         """Everything the training job needs, as plain data (written to run.yaml)."""
         out = asdict(self)

@@ -1,6 +1,7 @@
-"""Samplers behind one interface: Hugging Face `generate` and vLLM.
+"""Samplers behind one interface: Hugging Face `generate` (`HFSampler`), a plain-torch Qwen3 decode loop
+(`TorchSampler`), its C kernel (`FusedSampler`) and vLLM (`VLLMSampler`).
 
-Both take token-id prompts and return `Rollouts`; training and evaluation call only `sample()` and
+All take token-id prompts and return `Rollouts`; training and evaluation call only `sample()` and
 `update_weights()`, so the engine does not know which one runs. Sampling is at temperature 1.0 and
 top_p 1.0 unless told otherwise, and stops at an end-of-turn token or after `max_new_tokens`.
 """

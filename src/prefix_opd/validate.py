@@ -203,7 +203,8 @@ def verl_installed(repo: Path = SCHEMA.parents[2]) -> bool:
 
 
 def check_verl_methods(config: dict[str, Any]) -> None:
-    """With backend verl the OPD methods run on verl, the others natively (README, Backends); verl must exist."""
+    """With backend verl, verl must be installed (its own environment counts); the methods it cannot run
+    (GKD, SeqKD) run natively."""
     if not verl_installed():
         raise ConfigError("training.backend: 'verl' but verl is not installed; run `make .venv-verl/.installed` "
                           "(or set PREFIX_OPD_VERL_PYTHON), or set training.backend: native")

@@ -1,4 +1,4 @@
-"""GPU check (issue 6): native-backend OPD steps and one evaluation pass on the toy models.
+"""GPU check: native-backend OPD steps and one evaluation pass on the toy models.
 
 Runs on CUDA in bf16 when a GPU is present, else on CPU in float32 (so CI keeps it working).
 Needs the toy models and data (`results/models`, `results/data`, built by the workflow). Prints, for each

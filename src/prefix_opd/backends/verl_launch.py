@@ -18,7 +18,6 @@ raylet's environment) and as `ray_kwargs.ray_init.runtime_env.env_vars.PYTHONPAT
 from __future__ import annotations
 
 import shlex
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -119,16 +118,3 @@ print("Ray nodes alive:", len([n for n in ray.nodes() if n["Alive"]]))
 PY
 srun --overlap --nodes=1 --ntasks=1 -w "$HEAD" --export=ALL {shlex.join(argv)}
 """
-
-
-def run_local(argv: list[str], env: dict[str, str], log_path: str | Path | None = None) -> int:
-    """Run verl on this machine (blocking); stdout+stderr go to `log_path` when given."""
-    import os
-
-    full_env = dict(os.environ)
-    for k, v in env.items():
-        full_env[k] = v + (os.pathsep + full_env[k] if k == "PYTHONPATH" and full_env.get(k) else "")
-    if log_path is None:
-        return subprocess.run(argv, env=full_env, check=False).returncode
-    with open(log_path, "w") as log:
-        return subprocess.run(argv, env=full_env, stdout=log, stderr=subprocess.STDOUT, check=False).returncode

@@ -2,9 +2,9 @@
 
 A model's key hashes everything its weights depend on: its spec, the pretraining settings, the prompts,
 the seed, the tokenizer file, the weights it starts from (`init_from`), the code pretraining runs (the
-import closure of `toy/pretrain.py`) and the torch / transformers versions. The cache lives in ``$PREFIX_OPD_MODEL_CACHE`` (default
-``~/.cache/prefix_opd/models``); ``PREFIX_OPD_MODEL_CACHE=off`` disables it. Entries are written aside
-and renamed into place, so concurrent jobs never see half a model.
+import closure of `toy/pretrain.py`) and the torch / transformers versions. The cache lives in
+``$PREFIX_OPD_MODEL_CACHE`` (default ``~/.cache/prefix_opd/models``); ``PREFIX_OPD_MODEL_CACHE=off`` disables
+it. Entries are written aside and renamed into place, so concurrent jobs never see half a model.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""Pretraining the toy world's Qwen3 models: the weak "base" students and the teacher.
+"""Pretraining the toy world's Qwen3 models: the teacher and the two "base" students.
 
-The teacher learns clean chains until it is sharp at temperature 1.0. The students learn noisy chains
-(each value wrong with probability `noise`): they follow the format but compute each step only about
-`1 - noise` of the time, as base models follow a format they cannot yet execute. A model may start from
-another of the same shape (`init_from`): the default large student is the teacher taught to be noisy,
-which is cheaper than learning the task from noise alone.
+The teacher learns the tag -> method table and clean execution until it is sharp at temperature 1.0, plus
+"plan override" examples so that it can score the continuation of any opening. The students learn to
+execute every method (with a small error rate) but open with a habitual wrong method for each tag half of
+the time and a uniformly random one otherwise: like a base model, they compute well enough and attend to the
+problem, but do not know which approach it calls for. A model may start from another of the same shape
+(`init_from`): the default large student is the teacher taught these habits.
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ from transformers import Qwen3Config, Qwen3ForCausalLM
 
 from ..models import Packed, build_prompt, load_model, load_tokenizer, response_logprobs
 from . import model_cache
-from .task import HELD_OUT_TAGS, IN_DOMAIN_TAGS, METHODS, noisy_execution, plan_line, render_solution, sample_question
+from .task import (
+    HABIT_OF_TAG,
+    HELD_OUT_TAGS,
+    IN_DOMAIN_TAGS,
+    METHODS,
+    noisy_execution,
+    plan_line,
+    render_solution,
+    sample_question,
+)
 from .world import user_message
 
 log = logging.getLogger(__name__)
@@ -43,16 +53,20 @@ def training_example(rng: random.Random, spec: dict[str, Any], lines: tuple[int,
                      prompts: dict[str, str]) -> tuple[list[int], list[int]]:
     """One (context ids, response ids) pair over all twelve tags; the loss sees the response only.
 
-    ``spec["plan"]`` says how the opening is chosen: ``table`` (the tag's method: the teacher) or
-    ``uniform`` (any method: a base student that knows how to execute every method but not which one a
-    tag calls for). With probability ``spec["override"]`` the plan line is a uniformly random method and
-    moves to the context side, unsupervised, with the execution correct under it: the teacher then
-    scores the continuation of any opening a student picks. Execution values are wrong with
-    probability ``spec["noise"]``.
+    The opening is the tag's method with probability ``spec["plan_right"]`` and a uniformly random method
+    otherwise: 1 for the teacher; a little above 0 for a base student, which can execute every method and
+    leans only slightly towards the right one (it knows the approach a little, as a base model does). With
+    probability ``spec["override"]`` the opening is a uniformly random method moved to the context side,
+    unsupervised, with the execution correct under it: the teacher then scores the continuation of any
+    opening a student picks. Execution values are wrong with probability ``spec["noise"]``.
     """
     q = sample_question(rng, ALL_TAGS, *lines)
     override = rng.random() < spec.get("override", 0.0)
-    method = q.method if spec["plan"] == "table" and not override else rng.choice(list(METHODS))
+    draw = rng.random()
+    if override or draw >= spec["plan_right"] + spec.get("plan_habit", 0.0):
+        method = rng.choice(list(METHODS))
+    else:
+        method = q.method if draw < spec["plan_right"] else HABIT_OF_TAG[q.tag]
     text = render_solution(q, method, noisy_execution(q, method, spec["noise"], rng)) + tokenizer.eos_token
     context = build_prompt(tokenizer, user_message(q, prompts))
     if override:

@@ -22,7 +22,8 @@ SUMMARY_SAMPLES = 4
 def plan_right(rows: list[dict[str, Any]], records: list[dict[str, Any]]) -> float:
     """Share of sampled responses whose plan line is the method the question's tag calls for."""
     tags = {r["id"]: r["tag"] for r in records}
-    return sum(r["response"].startswith(plan_line(tags[r["id"]], METHOD_OF_TAG[tags[r["id"]]])) for r in rows) / max(1, len(rows))
+    right = (r["response"].startswith(plan_line(tags[r["id"]], METHOD_OF_TAG[tags[r["id"]]])) for r in rows)
+    return sum(right) / max(1, len(rows))
 
 
 def periodic_chains(records: list[dict[str, Any]]) -> int:
