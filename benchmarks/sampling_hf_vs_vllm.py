@@ -67,7 +67,7 @@ def prompts(count: int) -> list[str]:
     from prefix_opd.toy.world import make_benchmark
 
     words = {"math": "Box the answer.", "multiple_choice": "Box the letter."}
-    spec = {"size": count, "rule": "f", "steps": [24, 38], "options": 0}  # aime24's shape in config.yaml
+    spec = {"size": count, "tags": "in_domain", "lines": [24, 38]}  # aime24's shape in config.yaml
     return [r["prompt"] for r in make_benchmark("aime24", spec, 0, words)]
 
 

@@ -20,7 +20,7 @@ from prefix_opd.grading import grade_response
 from prefix_opd.toy.world import make_benchmark
 
 PROMPTS = {"math": "Put the answer in \\boxed{}.", "multiple_choice": "Box the letter."}
-RECORD_KEYS = set(make_benchmark("gpqa", {"size": 1, "rule": "g", "steps": [3, 4], "options": 4}, 0,
+RECORD_KEYS = set(make_benchmark("gpqa", {"size": 1, "tags": "held_out", "lines": [3, 4]}, 0,
                                  {"math": "m", "multiple_choice": "c"})[0])
 
 

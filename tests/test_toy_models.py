@@ -41,7 +41,7 @@ MODELS = {
     "teacher": SHAPE | {"plan_right": 1.0, "override": 0.5, "noise": 0.0, "steps": 700},
     "student_large": SHAPE | {"plan_right": 0.0, "plan_habit": 0.5, "noise": 0.003, "steps": 40},
     "student_small": {"hidden": 48, "layers": 2, "heads": 4, "kv_heads": 2, "intermediate": 192,
-                      "plan_right": 0.0, "plan_habit": 0.5, "noise": 0.003, "steps": 150},
+                      "plan_right": 0.0, "plan_habit": 0.5, "noise": 0.003, "steps": 300},
 }
 TOY = {"pretrain": {"batch": 64, "lr": 1.0e-2, "warmup": 50, "lines": [1, 6]}}
 EVAL = {"sampler": "fused", "max_new_tokens": 64, "temperature": 1.0, "top_p": 1.0, "max_batch_tokens": 262144}

@@ -59,7 +59,7 @@ def toy_prompts(tokenizer: Any, count: int) -> tuple[list[list[int]], list[dict[
     from prefix_opd.toy.world import make_benchmark
 
     words = {"math": "Box the answer.", "multiple_choice": "Box the letter."}
-    records = make_benchmark("math500", {"size": count, "rule": "f", "steps": [3, 6], "options": 0}, 0, words)
+    records = make_benchmark("math500", {"size": count, "tags": "in_domain", "lines": [3, 6]}, 0, words)
     return [encode_prompt(tokenizer, r["prompt"]) for r in records], records
 
 
@@ -222,8 +222,8 @@ def check_evaluate(model_dir: str, work: Path) -> dict[str, Any]:
     from prefix_opd.toy.world import make_benchmark
 
     words = {"math": "Box the answer.", "multiple_choice": "Box the letter."}
-    bench = {"math500": make_benchmark("math500", {"size": 3, "rule": "f", "steps": [3, 5], "options": 0}, 0, words),
-             "gpqa": make_benchmark("gpqa", {"size": 3, "rule": "g", "steps": [3, 5], "options": 4}, 0, words)}
+    bench = {"math500": make_benchmark("math500", {"size": 3, "tags": "in_domain", "lines": [3, 5]}, 0, words),
+             "gpqa": make_benchmark("gpqa", {"size": 3, "tags": "held_out", "lines": [3, 5]}, 0, words)}
     paths = {}
     for name, records in bench.items():
         paths[name] = str(work / f"{name}.jsonl")

@@ -129,6 +129,9 @@ def check_model_paths(config: dict[str, Any]) -> None:
     for key, path in models.items():
         if path.startswith("results/") or Path(path).expanduser().is_dir():
             continue
+        if config["world"] == "toy":  # no network: every model is local
+            raise ConfigError(f"{key} = '{path}': no such folder (the toy world reads local models only); fix the "
+                              "path or build the model under results/models/")
         if path.startswith(("/", ".", "~")) or not HUB_ID.fullmatch(path):
             raise ConfigError(f"{key} = '{path}': no such folder, and not a Hugging Face hub id (owner/name); fix the "
                               "path or give a hub id")

@@ -21,7 +21,7 @@ SUMMARY_SAMPLES = 4
 
 def plan_right(rows: list[dict[str, Any]], records: list[dict[str, Any]]) -> float:
     """Share of sampled responses whose plan line is the method the question's tag calls for."""
-    tags = {r["id"]: r["tag"] for r in records}
+    tags = {r["id"]: question_of(r).tag for r in records}
     right = (r["response"].startswith(plan_line(tags[r["id"]], METHOD_OF_TAG[tags[r["id"]]])) for r in rows)
     return sum(right) / max(1, len(rows))
 

@@ -66,5 +66,5 @@ def question_of(record: dict[str, Any]) -> Question:
 def make_benchmark(name: str, spec: dict[str, Any], seed: int, prompts: dict[str, str]) -> list[dict[str, Any]]:
     """A benchmark stand-in in the real benchmarks' record format."""
     return [{"id": f"{name}-{i:04d}", "prompt": user_message(q, prompts), "gold": q.gold(), "kind": "math",
-             "options": [], "n_options": 0, "tag": q.tag}
+             "options": [], "n_options": 0}
             for i, q in enumerate(benchmark_questions(name, spec, seed))]
