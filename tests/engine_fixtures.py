@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from prefix_opd.runs import expand_runs
 from prefix_opd.toy.pretrain import model_config
 from prefix_opd.toy.tokenizer import build_tokenizer
 from prefix_opd.toy.world import make_pool
+from prefix_opd.validate import merge_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"hidden": 16, "layers": 1, "heads": 2, "kv_heads": 1, "intermediate": 32}
@@ -25,15 +25,7 @@ def merged_config(ci: bool = True) -> dict[str, Any]:
     base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     if not ci:
         return base
-    over = yaml.safe_load((ROOT / "config" / "ci.yaml").read_text())
-
-    def merge(a: dict, b: dict) -> dict:
-        out = copy.deepcopy(a)
-        for k, v in b.items():
-            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-        return out
-
-    return merge(base, over)
+    return merge_configs(base, yaml.safe_load((ROOT / "config" / "ci.yaml").read_text()))
 
 
 def save_tiny_model(folder: Path, seed: int) -> None:

@@ -214,25 +214,16 @@ def write_yaml(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """Snakemake's merge of --configfile files: mappings merge key by key, anything else replaces."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def merged_config(workdir: Path, *overrides: dict[str, Any] | Path) -> dict[str, Any]:
     """config/config.yaml, then config/ci.yaml, then each override, with the schema's defaults."""
     from snakemake.utils import validate
 
+    from prefix_opd.validate import merge_configs
+
     config: dict[str, Any] = {}
     for part in (workdir / "config" / "config.yaml", workdir / "config" / "ci.yaml", *overrides):
         data = yaml.safe_load(Path(part).read_text()) if isinstance(part, Path) else part
-        config = deep_merge(config, data or {})
+        config = merge_configs(config, data or {})
     validate(config, str(workdir / "config" / "schemas" / "config.schema.yaml"))
     return config
 

@@ -188,20 +188,15 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--config", nargs="+", default=["config/config.yaml"], help="config files, later ones merged over")
     args = ap.parse_args(argv)
+    from .validate import merge_configs
+
     config: dict[str, Any] = {}
     for path in args.config:
-        config = _merge(config, yaml.safe_load(open(path)))
+        config = merge_configs(config, yaml.safe_load(open(path)))
     if config.get("world", "toy") == "toy":
         print(pd.read_csv(TOY_SUMMARY).to_string(index=False), end="\n\n")
     for p in check(config):
         print(f"{p.key} {p.name}: {p.status}\n    required: {p.requirement}\n    measured: {p.measured}")
-
-
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Every failure is one line that names the key and the fix, e.g.
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,17 @@ from .schedules import SCHEDULES, get_schedule
 
 SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schemas" / "config.schema.yaml"
 KNOWN_BENCHMARKS = ("math500", "aime24", "aime25", "gpqa", "mmlu_pro")
+
+
+def merge_configs(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Snakemake's merge of --configfile files: mappings merge key by key, anything else replaces (copied)."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_configs(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def _path(parts: Any) -> str:
