@@ -64,7 +64,7 @@ def world(tmp_path_factory) -> Path:
             pretrain(MODELS[name], TOY, PROMPTS, str(root / "tokenizer"), str(root / name), SEED, threads=2,
                      init_from=init)
         summarize_models({m: str(root / m) for m in MODELS}, {b: str(root / f"{b}.jsonl") for b in BENCHMARKS},
-                         EVAL, str(root / "toy_summary.csv"), SEED, threads=2)
+                         EVAL, str(root / "toy_summary.csv"), str(root / "eval"), SEED, threads=2)
         run_probe(str(root / "teacher"), {"large": str(root / "student_large")}, str(root / "aime24.jsonl"),
                   PROBE, EVAL, SEED, str(root / "probe.csv"), str(root / "solutions.jsonl"), threads=2)
     finally:

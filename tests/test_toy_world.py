@@ -98,7 +98,10 @@ def test_every_line_is_one_line_of_tokens_and_the_opening_line_holds_only_the_de
     text = TOK.decode(ids)
     lines = text.split("</think>")[0].splitlines(keepends=True)
     assert [len(_tokens(line)) for line in lines] == [LINE] * (1 + q.lines)
-    assert lines[0] == plan_line(5, METHOD_OF_TAG[5]) == f"T=05:{METHOD_OF_TAG[5]}\n"  # the tag and the method
+    assert lines[0] == plan_line(5, METHOD_OF_TAG[5]) == f"tag=f{METHOD_OF_TAG[5]}\n"  # the tag, then the method
+    # the decision is a bigram: the method's token comes right after the tag's own token
+    assert TOK.convert_ids_to_tokens(_tokens(lines[0]))[-3:-1] == ["f", METHOD_OF_TAG[5]]
+    assert question_of({"prompt": q.text() + "\nBox the answer."}) == q
 
 
 @pytest.mark.parametrize("config", [DEFAULT, CONFIG], ids=["default", "ci"])
@@ -128,7 +131,7 @@ def test_responses_fill_about_half_of_l_max_and_fit_in_it():
     longest = max(spec["lines"][1] for spec in DEFAULT["toy"]["benchmarks"].values())
     q = Question(0, 0, longest)
     assert len(_tokens(render_solution(q, q.method, q.chain()))) + 1 <= DEFAULT["eval"]["max_new_tokens"]
-    assert len(encode_prompt(TOK, "T=05 N=37 K=27\nBox the answer.")) < 64
+    assert len(encode_prompt(TOK, "T=f N=37 K=27\nBox the answer.")) < 64
 
 
 def test_clean_solutions_grade_correct_and_wrong_openings_or_noise_grade_wrong():

@@ -1,8 +1,7 @@
-"""Evaluation statistics: mean@k, pass@k, spread over sample sets and bootstrap confidence intervals."""
+"""Evaluation statistics: mean@k, pass@k and spread over sample sets (intervals for comparisons: intervals.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -49,63 +48,3 @@ def summarize(
         "truncation_rate": float(np.mean(np.asarray(truncated, dtype=bool))),
         "answer_rate": float(np.mean(np.asarray(has_answer, dtype=bool))),
     }
-
-
-def _interval(stats: np.ndarray, alpha: float) -> tuple[float, float]:
-    """Percentile interval ``[alpha/2, 1 - alpha/2]`` of bootstrap statistics."""
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
-
-
-def bootstrap_ci(
-    values_per_question: np.ndarray,
-    stat: Callable[[np.ndarray], float] = np.mean,
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of ``stat`` resampling questions (rows of ``values_per_question``).
-
-    ``values_per_question`` is (Q,) (e.g. per-question mean accuracy) or (Q, k); rows are resampled with
-    replacement and ``stat`` is applied to each resampled array.
-    """
-    values = np.asarray(values_per_question, dtype=float)
-    n = values.shape[0] if values.ndim else 0
-    if n == 0:
-        raise ValueError("bootstrap_ci needs at least one question")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    stats = np.array([stat(values[row]) for row in idx], dtype=float)
-    return _interval(stats, alpha)
-
-
-def bootstrap_diff_ci(
-    a_per_question: np.ndarray,
-    b_per_question: np.ndarray,
-    paired: bool,
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> tuple[float, float]:
-    """Percentile bootstrap CI of ``mean(a) - mean(b)``.
-
-    ``paired=True`` (the same questions, in the same order, e.g. two checkpoints on one benchmark)
-    resamples question indices jointly; otherwise a and b are resampled independently.
-    """
-    a = np.asarray(a_per_question, dtype=float)
-    b = np.asarray(b_per_question, dtype=float)
-    if a.ndim != 1 or b.ndim != 1 or a.size == 0 or b.size == 0:
-        raise ValueError("a and b must be non-empty 1-D arrays")
-    rng = np.random.default_rng(seed)
-    if paired:
-        if a.shape != b.shape:
-            raise ValueError(f"paired bootstrap needs equal lengths, got {a.size} and {b.size}")
-        idx = rng.integers(0, a.size, size=(n_boot, a.size))
-        stats = (a - b)[idx].mean(axis=1)
-    else:
-        ia = rng.integers(0, a.size, size=(n_boot, a.size))
-        ib = rng.integers(0, b.size, size=(n_boot, b.size))
-        stats = a[ia].mean(axis=1) - b[ib].mean(axis=1)
-    return _interval(stats, alpha)

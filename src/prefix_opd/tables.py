@@ -164,11 +164,13 @@ def to_latex(ours: pd.DataFrame, caption: str) -> str:
     return frame.to_latex(index=False, float_format="%.1f", caption=caption, na_rep="-")
 
 
-def write_table(frame: pd.DataFrame, stem: str, markdown: str, latex: str) -> None:
-    Path(stem).parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(f"{stem}.csv", index=False)
-    Path(f"{stem}.md").write_text(markdown)
-    Path(f"{stem}.tex").write_text(latex)
+def write_table(frame: pd.DataFrame, files: tuple[str, str, str], markdown: str, latex: str) -> None:
+    """One table as the rule's three outputs, `files` = (csv, md, tex) paths."""
+    csv, md, tex = files
+    Path(csv).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(csv, index=False)
+    Path(md).write_text(markdown)
+    Path(tex).write_text(latex)
 
 
 def paper_reference(table: int) -> pd.DataFrame:
@@ -391,25 +393,26 @@ def lr_markdown(ours: pd.DataFrame, paper: pd.DataFrame, dev: str, target: float
 # Tables 3 and 4 end to end (what the workflow's scripts call)
 
 
-def write_window_table(config: dict[str, Any], stem: str) -> pd.DataFrame:
-    """Table 3 from the runs' dev curves, as csv / md / tex at `stem`."""
+def write_window_table(config: dict[str, Any], files: tuple[str, str, str]) -> pd.DataFrame:
+    """Table 3 from the runs' dev curves, into `files` (csv, md, tex)."""
     runs = expand_runs(config)
     curves = {run: pd.read_csv(curve_path(run)) for _method, run in window_rows(config, runs)}
     ours = window_table(config, runs, curves)
     w = config["experiments"]["windows"]
     title = (f"Table 3: masking-window ablation, student '{w['student']}', dev accuracy ({config['dev_benchmark']}) "
              "at fixed steps")
-    write_table(ours, stem, window_markdown(ours, paper_ablations(3), config["dev_benchmark"], title),
+    write_table(ours, files, window_markdown(ours, paper_ablations(3), config["dev_benchmark"], title),
                 ours.to_latex(index=False, float_format="%.1f", caption=title))
     return ours
 
 
-def write_lr_table(config: dict[str, Any], match: dict[str, dict[str, Any]], stem: str) -> pd.DataFrame:
+def write_lr_table(config: dict[str, Any], match: dict[str, dict[str, Any]], files: tuple[str, str, str]
+                   ) -> pd.DataFrame:
     """Table 4 from the full-suite summaries at the matched steps (`match`: lr_match.json)."""
     student = config["experiments"]["lr_sweep"]["student"]
     ours = lr_table(config, match, student)
     target = next(iter(match.values()))["target"]
     title = f"Table 4: learning rate vs out-of-domain accuracy at matched dev accuracy, student '{student}'"
-    write_table(ours, stem, lr_markdown(ours, paper_ablations(4), config["dev_benchmark"], target, title),
+    write_table(ours, files, lr_markdown(ours, paper_ablations(4), config["dev_benchmark"], target, title),
                 ours.to_latex(index=False, float_format="%.1f", caption=title, na_rep="-"))
     return ours

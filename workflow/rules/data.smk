@@ -75,7 +75,8 @@ if TOY:
             benchmarks=list(benchmark_files().values()),
             code=script_code("toy_summary"),
         output:
-            report("results/models/toy_summary.csv", caption="../report/toy_summary.rst", category="Toy world"),
+            csv=report("results/models/toy_summary.csv", caption="../report/toy_summary.rst", category="Toy world"),
+            samples=directory("results/models/eval"),
         log:
             "results/logs/toy/summary.log",
         benchmark:

@@ -14,4 +14,4 @@ rows = [{"run": run, **json.loads(Path(p).read_text())} for run, p in zip(sm.par
 frame = pd.DataFrame(rows)[["run", "step", "dev_benchmark", "dev_mean_at_k"]]
 title = f"Table {sm.wildcards.table}: checkpoint chosen on the dev set for each run"
 md = f"### {title}\n\n" + frame.to_markdown(index=False, floatfmt=".3f") + "\n"
-tables.write_table(frame, f"results/tables/table{sm.wildcards.table}", md, frame.to_latex(index=False, caption=title))
+tables.write_table(frame, (sm.output.csv, sm.output.md, sm.output.tex), md, frame.to_latex(index=False, caption=title))

@@ -10,5 +10,5 @@ rows = tables.main_rows(sm.params.config, sm.params.student)
 paper = tables.paper_reference(table)
 ours = tables.main_table(rows, tables.read_chosen(sm.input.chosen), paper["student"].iloc[0], table)
 title = f"Table {table}: mean accuracy and training cost, student '{sm.params.student}'"
-tables.write_table(ours, f"results/tables/table{table}", tables.to_markdown(ours, paper, title),
+tables.write_table(ours, (sm.output.csv, sm.output.md, sm.output.tex), tables.to_markdown(ours, paper, title),
                    tables.to_latex(ours, title))

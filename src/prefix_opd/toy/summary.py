@@ -31,11 +31,13 @@ def periodic_chains(records: list[dict[str, Any]]) -> int:
 
 
 def summarize_models(models: dict[str, str], benchmarks: dict[str, str], eval_cfg: dict[str, Any],
-                     out_csv: str, seed: int, threads: int) -> pd.DataFrame:
+                     out_csv: str, eval_dir: str, seed: int, threads: int) -> pd.DataFrame:
+    """Accuracy, answer rate and opening choice of each model on each benchmark (`eval_dir/<model>/`: the
+    graded samples)."""
     rows = []
     for name, folder in models.items():
         samples = dict.fromkeys(benchmarks, SUMMARY_SAMPLES)
-        out_dir = f"results/models/eval/{name}"
+        out_dir = f"{eval_dir}/{name}"
         summaries = evaluate_checkpoint(folder, benchmarks, samples, eval_cfg, out_dir, seed, threads)
         for bench, s in summaries.items():
             records = read_jsonl(benchmarks[bench])

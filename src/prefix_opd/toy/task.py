@@ -1,10 +1,12 @@
 """The toy reasoning task: choose a method from the question's tag, then execute it line by line.
 
-A question ``T=05 N=37 K=27`` names a tag, a start value and a line count. Its solution has the
-two phases a real reasoning trace has and the paper's mechanism relies on:
+A question ``T=f N=37 K=27`` names a tag (a letter), a start value and a line count. Its solution has
+the two phases a real reasoning trace has and the paper's mechanism relies on:
 
-* **the opening** (one line, ``T=05:B``): the tag restated and the method it calls for, by a fixed table
-  that a model can only know by having learned it (the approach);
+* **the opening** (one line, ``tag=fB``): the tag restated and the method it calls for, by a fixed table
+  that a model can only know by having learned it (the approach). The method letter directly follows
+  the tag's letter, so the decision is read off the token in front of it (a bigram): a student can
+  re-map one tag's method without attending anywhere, as distillation re-maps a base model's approach;
 * **the execution** (K lines, ``27:B81`` .. ``01:B07``): a count-down line counter, the method's letter
   and the next value, ``v -> (a * v + b) mod 100`` with the method's ``(a, b)``; then the answer
   ``</think>\\n\\boxed{07}``.
@@ -27,7 +29,7 @@ import random
 from dataclasses import dataclass
 
 MODULUS = 100
-LINE = 7  # tokens per line: "T=05:B\n" and "27:B81\n"
+LINE = 7  # tokens per line: "tag=fB\n" and "27:B81\n"
 # method letter -> (a, b) of v -> (a v + b) mod 100; every one has period 100 (full period)
 METHODS: dict[str, tuple[int, int]] = {"A": (1, 13), "B": (1, 37), "C": (1, 59), "D": (1, 71)}
 # tag -> method, a fixed table: tags 0-7 are the in-domain ones (each method twice), 8-11 are held out of
@@ -37,6 +39,7 @@ METHOD_OF_TAG = "BDACCADB" + "DBCA"
 HABIT_OF_TAG = "".join("ABCD"[("ABCD".index(m) + 1) % 4] for m in METHOD_OF_TAG)
 IN_DOMAIN_TAGS = tuple(range(8))
 HELD_OUT_TAGS = tuple(range(8, 12))
+TAG_LETTERS = "abcdefghijkl"  # tag i is written as TAG_LETTERS[i]
 
 
 def step(method: str, value: int) -> int:
@@ -68,7 +71,7 @@ class Question:
     lines: int
 
     def text(self) -> str:
-        return f"T={self.tag:02d} N={self.start:02d} K={self.lines:02d}"
+        return f"T={TAG_LETTERS[self.tag]} N={self.start:02d} K={self.lines:02d}"
 
     @property
     def method(self) -> str:
@@ -83,7 +86,7 @@ class Question:
 
 def plan_line(tag: int, method: str) -> str:
     """The opening line: the tag restated, then the chosen method (the decision is its last token)."""
-    return f"T={tag:02d}:{method}\n"
+    return f"tag={TAG_LETTERS[tag]}{method}\n"
 
 
 def render_solution(question: Question, method: str, values: list[int]) -> str:

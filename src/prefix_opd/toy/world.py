@@ -12,7 +12,16 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .task import HELD_OUT_TAGS, IN_DOMAIN_TAGS, Question, noisy_execution, period, render_solution, sample_question
+from .task import (
+    HELD_OUT_TAGS,
+    IN_DOMAIN_TAGS,
+    TAG_LETTERS,
+    Question,
+    noisy_execution,
+    period,
+    render_solution,
+    sample_question,
+)
 
 THINK = "<think>"
 BENCHMARK_SEEDS = {"math500": 11, "aime24": 12, "aime25": 13, "gpqa": 14, "mmlu_pro": 15}
@@ -58,9 +67,9 @@ def benchmark_questions(name: str, spec: dict[str, Any], seed: int) -> list[Ques
 
 
 def question_of(record: dict[str, Any]) -> Question:
-    """The question behind a benchmark record (its prompt's first line, `T=05 N=37 K=27`)."""
+    """The question behind a benchmark record (its prompt's first line, `T=f N=37 K=27`)."""
     fields = dict(part.split("=") for part in record["prompt"].split("\n")[0].split())
-    return Question(int(fields["T"]), int(fields["N"]), int(fields["K"]))
+    return Question(TAG_LETTERS.index(fields["T"]), int(fields["N"]), int(fields["K"]))
 
 
 def make_benchmark(name: str, spec: dict[str, Any], seed: int, prompts: dict[str, str]) -> list[dict[str, Any]]:
