@@ -86,6 +86,8 @@ CASES = [
          "experiments.main.schedule.dl"),
     Case("save_every_not_dividing_steps", {"training": {"save_every": 3}}, "training.save_every"),
     Case("log_step_beyond_steps", {"training": {"log_steps": [0, 4]}}, "training.log_steps[1]"),
+    Case("window_step_between_checkpoints", {"experiments": {"windows": {"steps": [2, 3]}}},
+         "experiments.windows.steps[1]"),
     Case("prefix_without_paper_length", {"experiments": {"main": {"prefix_lengths": [7, 30]}}},
          "experiments.main.prefix_lengths[1]", extra_phrase="toy.paper_lengths"),
     Case("model_path_missing", {"models": {"students": {"small": "models/no-such-student"}}},

@@ -67,11 +67,12 @@ def _training(config: dict[str, Any]) -> dict[str, Any]:
     return {k: config["training"][k] for k in keys}
 
 
-def _opd(config: dict, student: str, method: str, suffix: str, lr: float | None = None, **kw) -> RunSpec:
+def _opd(config: dict, student: str, method: str, suffix: str, lr: float | None = None, steps: int | None = None,
+         **kw) -> RunSpec:
     t = config["training"]
     lr = t["lr"] if lr is None else lr
     name = f"{student}-{method}{suffix}" + ("" if lr == t["lr"] else f"-lr{lr_tag(lr)}")
-    return RunSpec(name=name, student=student, method=method, lr=lr, steps=t["steps"],
+    return RunSpec(name=name, student=student, method=method, lr=lr, steps=steps or t["steps"],
                    save_every=t["save_every"], training=_training(config), **kw)
 
 
@@ -96,10 +97,11 @@ def main_runs(config: dict, student: str) -> dict[str, RunSpec]:
 
 
 def window_runs(config: dict) -> dict[str, RunSpec]:
-    """Table 3: loss only inside [a, b) or on the last W tokens."""
+    """Table 3: loss only inside [a, b) or on the last W tokens, trained as far as the table reads (its last step)."""
     w = config["experiments"]["windows"]
-    runs = [_opd(config, w["student"], "opd_window", f"{a}_{b}", window=(a, b)) for a, b in w["windows"]]
-    runs.append(_opd(config, w["student"], "opd_window", f"tail{w['tail']}", tail=w["tail"]))
+    steps = max(w["steps"])
+    runs = [_opd(config, w["student"], "opd_window", f"{a}_{b}", window=(a, b), steps=steps) for a, b in w["windows"]]
+    runs.append(_opd(config, w["student"], "opd_window", f"tail{w['tail']}", tail=w["tail"], steps=steps))
     return _by_name(runs, "experiments.windows")
 
 

@@ -88,6 +88,11 @@ def check_semantics(config: dict[str, Any], available_gpus: int | None = None) -
                               f"training.l_max = {l_max}")
     if ex["windows"]["tail"] > l_max:
         raise ConfigError(f"experiments.windows.tail = {ex['windows']['tail']} exceeds training.l_max = {l_max}")
+    for i, s in enumerate(ex["windows"]["steps"]):
+        if s % t["save_every"] or not 0 < s <= t["steps"]:
+            raise ConfigError(f"experiments.windows.steps[{i}] = {s} must be a multiple of training.save_every = "
+                              f"{t['save_every']} within training.steps = {t['steps']} (Table 3 reads checkpoints "
+                              "there; the window runs train to the last of these steps)")
     if config["dev_benchmark"] not in config["benchmarks"]:
         raise ConfigError(f"dev_benchmark: '{config['dev_benchmark']}' is not in benchmarks {config['benchmarks']}")
     for b in config["benchmarks"]:
