@@ -20,7 +20,6 @@ from prefix_opd.losses import (
     discounted_advantages,
     opd_loss,
     position_binned_kl,
-    prefix_mask,
     sft_loss,
     tail_mask,
     window_mask,
@@ -246,14 +245,6 @@ RESP = torch.tensor(
         [0, 0, 0, 0, 0, 0],
     ]
 )
-
-
-def test_prefix_mask():
-    want = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
-    assert torch.equal(prefix_mask(RESP, 4), want)
-    assert torch.equal(prefix_mask(RESP, 0), torch.zeros_like(RESP))
-    assert torch.equal(prefix_mask(RESP, 100), RESP)
-    assert prefix_mask(RESP.float(), 4).dtype == torch.float32
 
 
 def test_window_mask():

@@ -37,7 +37,6 @@ __all__ = [
     "opd_loss",
     "sft_loss",
     "chunked_full_vocab_kl",
-    "prefix_mask",
     "window_mask",
     "tail_mask",
     "position_binned_kl",
@@ -375,11 +374,6 @@ def _positions_like(mask_BT: Tensor) -> Tensor:
 
 def _keep(response_mask_BT: Tensor, keep_BT: Tensor) -> Tensor:
     return (_as_bool(response_mask_BT) & keep_BT).to(response_mask_BT.dtype)
-
-
-def prefix_mask(response_mask_BT: Tensor, length: int) -> Tensor:
-    """``m_t = r_t * [t < length]``: the first ``length`` response positions (same dtype as input)."""
-    return _keep(response_mask_BT, (_positions_like(response_mask_BT) < length).expand_as(response_mask_BT))
 
 
 def window_mask(response_mask_BT: Tensor, start: int, end: int) -> Tensor:

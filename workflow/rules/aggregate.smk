@@ -101,7 +101,7 @@ rule lr_table:
         "../scripts/lr_table.py"
 
 
-for _fig in [*FIGURES, "fig3"]:
+for _fig in figures.FIGURES:
 
     rule:
         name:

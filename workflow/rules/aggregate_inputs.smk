@@ -2,8 +2,6 @@
 # findings read, with the dev-chosen and lr-matched checkpoints resolved from their Snakemake checkpoints.
 from prefix_opd import figures, findings
 
-FIGURES = ["fig2", "fig4", "fig5", "fig6", "fig7", "fig8"]  # fig3 also needs rule teacher_prefix_probe
-
 
 def main_table_inputs(wildcards):
     """The suite summaries and metrics every row of Table 1 / 2 reads (chosen steps resolved)."""

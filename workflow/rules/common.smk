@@ -128,9 +128,8 @@ def all_outputs():
     out = [f"results/tables/table{t}.{ext}" for t in STUDENTS_BY_TABLE for ext in ("csv", "md", "tex")]
     out += [f"results/tables/table{t + 4}.csv" for t in STUDENTS_BY_TABLE]
     out += [f"results/tables/table{t}.{ext}" for t in (3, 4) for ext in ("csv", "md", "tex")]
-    figs = list(FIGURES)  # aggregate.smk
-    if rules.has("teacher_prefix_probe"):  # Fig. 3 reads the probe's output
-        figs.append("fig3")
+    # Fig. 3 reads the teacher-prefix probe's output
+    figs = [f for f in figures.FIGURES if f != "fig3" or rules.has("teacher_prefix_probe")]
     out += [f"results/figures/{fig}.{ext}" for fig in figs for ext in ("png", "pdf")]
     out += ["results/findings.md", "results/findings.csv"]
     out += ["results/probe/probe.csv", "results/case_study.md"]

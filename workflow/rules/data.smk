@@ -92,23 +92,6 @@ if TOY:
         script:
             "../scripts/toy_summary.py"
 
-    rule sample_prompts:
-        input:
-            pool="results/data/toy_pool.jsonl",
-            code=script_code("sample_prompts"),
-        output:
-            questions="results/data/opd_questions.jsonl",
-            seqkd="results/data/seqkd.jsonl",
-        log:
-            "results/logs/data/sample_prompts.log",
-        params:
-            data=config["data"],
-            seed=config["seed"],
-        conda:
-            "../../envs/main.yaml"
-        script:
-            "../scripts/sample_prompts.py"
-
 else:
 
     rule prepare_benchmark:
@@ -127,18 +110,20 @@ else:
         script:
             "../scripts/prepare_benchmark.py"
 
-    rule sample_prompts:
-        input:
-            code=script_code("sample_prompts"),
-        output:
-            questions="results/data/opd_questions.jsonl",
-            seqkd="results/data/seqkd.jsonl",
-        log:
-            "results/logs/data/sample_prompts.log",
-        params:
-            data=config["data"],
-            seed=config["seed"],
-        conda:
-            "../../envs/main.yaml"
-        script:
-            "../scripts/sample_prompts.py"
+
+rule sample_prompts:
+    input:
+        unpack(lambda wc: {"pool": "results/data/toy_pool.jsonl"} if TOY else {}),
+        code=script_code("sample_prompts"),
+    output:
+        questions="results/data/opd_questions.jsonl",
+        seqkd="results/data/seqkd.jsonl",
+    log:
+        "results/logs/data/sample_prompts.log",
+    params:
+        data=config["data"],
+        seed=config["seed"],
+    conda:
+        "../../envs/main.yaml"
+    script:
+        "../scripts/sample_prompts.py"
