@@ -44,14 +44,30 @@ def test_math_nested_braces_and_equivalent_forms():
     assert not grade_response(resp, r"\frac{1}{2}", "math").correct
 
 
-def test_math_last_box_counts_and_thinking_box_ignored():
+def test_math_several_boxes_are_read_together_and_thinking_box_ignored():
+    """As math-verify reads them: an answer split over boxes is one answer; a corrected guess is neither."""
+    resp = THINK + r"The pairs are $\boxed{(2, 2)}$ and $\boxed{(6, 2)}$."
+    assert grade_response(resp, "(2, 2), (6, 2)", "math").correct
+    assert not grade_response(resp, "(2, 2), (6, 3)", "math").correct
+    assert grade_response(THINK + r"$\boxed{2}, \boxed{3}, \boxed{5}$", "2, 3, 5", "math").correct
     resp = THINK + r"First guess \boxed{3}, but correcting: \boxed{42}"
-    g = grade_response(resp, "42", "math")
-    assert g.extracted == "42" and g.correct
-    assert not grade_response(resp, "3", "math").correct
+    assert not grade_response(resp, "42", "math").correct and not grade_response(resp, "3", "math").correct
     # the \boxed{7} in the thinking part is not an answer
     g = grade_response(THINK + "I am not sure.", "7", "math")
     assert g == Grade(extracted=None, correct=False, has_answer=False)
+
+
+@pytest.mark.parametrize("text, gold, correct", [
+    ("So the answer is 667.", "667", True),
+    (r"Therefore the probability is $\frac{1}{2}$.", r"\frac{1}{2}", True),
+    ("We get $x = 5$.", "5", True),
+    ("So the answer is 8.", "7", False),
+    (r"Hence $\frac{3}{4}$.", "0.75", True),
+])
+def test_math_unboxed_final_answer_is_read_by_math_verify(text, gold, correct):
+    g = grade_response(THINK + text, gold, "math")
+    assert g.has_answer and g.correct is correct
+    assert not grade_response(THINK + text, gold, "math", truncated=True).correct
 
 
 def test_math_wrong_answer():

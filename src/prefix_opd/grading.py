@@ -4,8 +4,10 @@ Rules, as in the paper:
 
 * only the text after the LAST ``</think>`` is graded; a response without ``</think>`` is wrong and has no
   answer, and a truncated response (generation hit the token limit) is wrong;
-* math: the content of the last ``\\boxed{...}`` is compared with the gold answer by ``math-verify``,
-  gold FIRST (``verify(gold, pred)``; the function is not symmetric);
+* math: ``math-verify`` extracts the answer from the whole final text with its own priorities (boxed
+  answers first, several boxes together, an unboxed final expression otherwise) and compares it with the gold
+  answer, gold FIRST (``verify(gold, pred)``; the function is not symmetric). A final text with exactly one
+  box is compared through that box's content (the same extraction, cached by (gold, content): fast);
 * multiple choice: the letter from the last ``\\boxed{X}`` or the last ``Answer: X``, whichever comes later.
 """
 
@@ -161,6 +163,43 @@ def _math_verify_cached(gold: str, pred: str) -> bool:
         return False
 
 
+_EXTRACTION = None
+
+
+def _extraction_config() -> list:
+    global _EXTRACTION
+    if _EXTRACTION is None:
+        from math_verify import ExprExtractionConfig, LatexExtractionConfig
+
+        _EXTRACTION = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
+    return _EXTRACTION
+
+
+def _gold_parsed(gold: str) -> list:
+    from math_verify import LatexExtractionConfig, parse
+
+    boxes = extract_boxed_all(gold)
+    gold = boxes[-1] if boxes else gold
+    return parse(f"$\\boxed{{{gold.strip()}}}$", extraction_config=[LatexExtractionConfig()],
+                 parsing_timeout=_timeout_s())
+
+
+def math_verify_text(gold: str, text: str) -> tuple[str | None, bool]:
+    """math-verify on a whole final text: (its extracted answer or None, whether it equals ``gold``)."""
+    from math_verify import parse, verify
+
+    timeout = _timeout_s()
+    try:
+        pred_parsed = parse(text, extraction_config=_extraction_config(), parsing_timeout=timeout)
+        if not pred_parsed:
+            return None, False
+        extracted = str(pred_parsed[-1])
+        gold_parsed = _gold_parsed(gold)
+        return extracted, bool(gold_parsed) and bool(verify(gold_parsed, pred_parsed, timeout_seconds=timeout))
+    except Exception:  # a grader must never crash an evaluation; unparsable = wrong
+        return None, False
+
+
 def math_equal(gold: str, pred: str) -> bool:
     """Whether ``pred`` equals ``gold`` (a gold containing ``\\boxed`` is reduced to its last box)."""
     gold_boxes = extract_boxed_all(gold)
@@ -190,8 +229,12 @@ def grade_response(response: str, gold: str, kind: str, n_options: int = 0, trun
     extracted: str | None
     if kind == "math":
         boxes = extract_boxed_all(final)
-        extracted = boxes[-1] if boxes else None
-        correct = extracted is not None and not truncated and math_equal(gold, extracted)
+        if len(boxes) == 1:
+            extracted = boxes[0]
+            correct = math_equal(gold, extracted)
+        else:  # several boxes or none: math-verify reads the whole final text
+            extracted, correct = math_verify_text(gold, final)
+        correct = correct and not truncated
     else:
         extracted = extract_choice(final, n_options)
         gold_letter = gold.strip().strip("()").strip().upper()
