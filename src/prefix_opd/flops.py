@@ -22,6 +22,17 @@ Current verl uses 6; keep 12 to match the paper's numbers.
 """
 
 
+def _field(cfg: Any, key: str, default: Any = None) -> Any:
+    """A field of a transformers config object or of a ``config.json`` dict (None counts as missing)."""
+    value = cfg.get(key, default) if isinstance(cfg, Mapping) else getattr(cfg, key, default)
+    return default if value is None else value
+
+
+def head_dim(cfg: Any) -> int:
+    """Attention head size: ``head_dim`` when the config gives one (Qwen3 does), else hidden // heads."""
+    return int(_field(cfg, "head_dim") or _field(cfg, "hidden_size") // _field(cfg, "num_attention_heads"))
+
+
 @dataclass(frozen=True)
 class ModelShape:
     """Shape of a dense decoder-only (Qwen-style) transformer, as the FLOP counter needs it."""
@@ -41,20 +52,15 @@ class ModelShape:
         ``num_key_value_heads`` defaults to ``num_attention_heads``; ``head_dim`` to hidden // heads.
         """
 
-        def get(key: str, default: Any = None) -> Any:
-            value = cfg.get(key, default) if isinstance(cfg, Mapping) else getattr(cfg, key, default)
-            return default if value is None else value
-
-        hidden = int(get("hidden_size"))
-        heads = int(get("num_attention_heads"))
+        heads = int(_field(cfg, "num_attention_heads"))
         return cls(
-            hidden=hidden,
-            layers=int(get("num_hidden_layers")),
+            hidden=int(_field(cfg, "hidden_size")),
+            layers=int(_field(cfg, "num_hidden_layers")),
             heads=heads,
-            kv_heads=int(get("num_key_value_heads", heads)),
-            head_dim=int(get("head_dim", hidden // heads)),
-            intermediate=int(get("intermediate_size")),
-            vocab=int(get("vocab_size")),
+            kv_heads=int(_field(cfg, "num_key_value_heads", heads)),
+            head_dim=head_dim(cfg),
+            intermediate=int(_field(cfg, "intermediate_size")),
+            vocab=int(_field(cfg, "vocab_size")),
         )
 
 

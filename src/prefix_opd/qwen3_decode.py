@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .flops import head_dim
+
 
 @dataclass
 class Layer:
@@ -60,20 +62,20 @@ class Qwen3Weights:
             raise ValueError(f"the 'torch' and 'fused' samplers support plain Qwen3 models only "
                              f"({', '.join(problems)} differ): set training.sampler / eval.sampler to 'hf'")
         heads, kv_heads = c.num_attention_heads, c.num_key_value_heads
-        head_dim = getattr(c, "head_dim", None) or c.hidden_size // heads
+        head_size = head_dim(c)
         layers = []
         for block in model.model.layers:
             a, m = block.self_attn, block.mlp
             layers.append(Layer(
                 qkv=torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]).detach(),
-                qk_norm=torch.cat([a.q_norm.weight.detach().expand(heads, -1) * head_dim**-0.5,  # softmax scale
+                qk_norm=torch.cat([a.q_norm.weight.detach().expand(heads, -1) * head_size**-0.5,  # softmax scale
                                    a.k_norm.weight.detach().expand(kv_heads, -1)]),
                 o=a.o_proj.weight.detach(), gate_up=torch.cat([m.gate_proj.weight, m.up_proj.weight]).detach(),
                 down=m.down_proj.weight.detach(), in_norm=block.input_layernorm.weight.detach(),
                 post_norm=block.post_attention_layernorm.weight.detach()))
         return cls(embed=model.model.embed_tokens.weight.detach(), layers=layers, norm=model.model.norm.weight.detach(),
                    lm_head=model.get_output_embeddings().weight.detach(), heads=heads, kv_heads=kv_heads,
-                   head_dim=head_dim, eps=c.rms_norm_eps,
+                   head_dim=head_size, eps=c.rms_norm_eps,
                    theta=c.rope_parameters["rope_theta"])
 
     def rope(self, slots: int) -> tuple[Tensor, Tensor]:

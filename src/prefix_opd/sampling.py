@@ -16,6 +16,8 @@ from typing import Protocol
 
 import torch
 
+from .flops import head_dim
+
 log = logging.getLogger(__name__)
 
 
@@ -278,7 +280,7 @@ class VLLMSampler:
         self.head_pad: tuple[int, int] | None = None
         self._padded_dir: tempfile.TemporaryDirectory | None = None
         if on_cpu:
-            head = int(config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"])
+            head = head_dim(config)
             target = cpu_attention_head_size(head)
             if target != head:
                 self._padded_dir = tempfile.TemporaryDirectory(prefix="vllm_padded_")
@@ -352,7 +354,7 @@ class VLLMSampler:
 
 def kv_bytes_per_token(config: dict, head: int | None, dtype: str) -> int:
     """KV-cache bytes one token takes in a decoder-only model described by its config.json."""
-    head = head or int(config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"])
+    head = head or head_dim(config)
     width = 4 if dtype in ("float32", "float") else 2
     kv_heads = config.get("num_key_value_heads") or config["num_attention_heads"]
     return 2 * config["num_hidden_layers"] * kv_heads * head * width
@@ -433,7 +435,7 @@ def write_padded_qwen3(src: str | Path, dst: str | Path, target: int) -> None:
     rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
     if rope.get("rope_type", "default") != "default" or config.get("partial_rotary_factor", 1.0) != 1.0:
         raise ValueError("head padding supports the default full rotary embedding only")
-    head = int(config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"])
+    head = head_dim(config)
     files = sorted(src.glob("*.safetensors"))
     if not files:
         raise FileNotFoundError(f"no .safetensors weights in {src}")
