@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from .data import write_csv
+
 METRIC_COLUMNS = ["step", "l_train", "rollouts", "prompt_tokens", "response_tokens", "loss", "kl_mean",
                   "flops", "flops_cum", "flops_with_prompt", "flops_with_prompt_cum", "diag_flops", "seconds",
                   "seconds_cum"]
@@ -60,16 +62,6 @@ def _num(v: str) -> Any:
             return v
 
 
-def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    """Write a CSV under a temporary name and rename it into place (never half a file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
 class WorkDir:
     def __init__(self, root: Path, settings_hash: str) -> None:
         self.root, self.hash = root, settings_hash
@@ -91,13 +83,13 @@ class WorkDir:
         # Fresh start (or the settings changed): nothing of an older run may leak into this one.
         shutil.rmtree(self.root, ignore_errors=True)
         self.ckpt_root.mkdir(parents=True, exist_ok=True)
-        write_csv(self.metrics_path, METRIC_COLUMNS, [])
-        write_csv(self.kl_path, KL_COLUMNS, [])
+        write_csv(self.metrics_path, [], METRIC_COLUMNS)
+        write_csv(self.kl_path, [], KL_COLUMNS)
         return 0
 
     def _truncate_logs(self, step: int) -> None:
-        write_csv(self.metrics_path, METRIC_COLUMNS, [r for r in _read_csv(self.metrics_path) if r["step"] <= step])
-        write_csv(self.kl_path, KL_COLUMNS, [r for r in _read_csv(self.kl_path) if r["step"] <= step])
+        write_csv(self.metrics_path, [r for r in _read_csv(self.metrics_path) if r["step"] <= step], METRIC_COLUMNS)
+        write_csv(self.kl_path, [r for r in _read_csv(self.kl_path) if r["step"] <= step], KL_COLUMNS)
 
     def _drop_checkpoints_after(self, step: int) -> None:
         for d in self.ckpt_root.iterdir():

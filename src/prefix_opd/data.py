@@ -8,10 +8,12 @@ stream (indices first, records second) keep memory flat, so the 28 GB dataset is
 
 from __future__ import annotations
 
+import csv
 import glob
 import hashlib
 import json
 import logging
+import os
 import random
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -26,6 +28,20 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     with open(path, "w") as f:
         for row in rows:
             f.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def write_csv(path: str | Path, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
+    """Rows as CSV (columns: given, or every key in first-seen order), written under a temporary name and
+    renamed into place (never half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = columns or list(dict.fromkeys(k for row in rows for k in row))
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

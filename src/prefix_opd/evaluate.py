@@ -107,10 +107,3 @@ def evaluate_curve(checkpoint_root: str, benchmarks: dict[str, str], samples: di
                                         eval_cfg, str(Path(out_dir) / f"step_{step}"), seed, threads)
         rows += [{"step": step, **summaries[name]} for name in benchmarks]
     return rows
-
-
-def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> None:
-    import pandas as pd
-
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(path, index=False)

@@ -1,6 +1,7 @@
 """Snakemake adapter: the dev set at every saved checkpoint of a run."""
 
-from prefix_opd.evaluate import evaluate_curve, write_csv
+from prefix_opd.data import write_csv
+from prefix_opd.evaluate import evaluate_curve
 from prefix_opd.logs import to_file
 
 sm = snakemake  # noqa: F821

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from prefix_opd.evaluate import evaluate_checkpoint, write_csv
+from prefix_opd.data import write_csv
+from prefix_opd.evaluate import evaluate_checkpoint
 from prefix_opd.logs import to_file
 
 sm = snakemake  # noqa: F821

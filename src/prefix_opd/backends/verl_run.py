@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import flops
-from ..checkpointing import KL_COLUMNS, METRIC_COLUMNS, link_or_copy, write_csv
+from ..checkpointing import KL_COLUMNS, METRIC_COLUMNS, link_or_copy
+from ..data import write_csv
 from . import verl_data, verl_launch
 from .verl_overrides import SRC_DIR
 
@@ -259,7 +260,7 @@ def publish(settings: dict[str, Any], work_dir: str | Path, out_dir: str | Path)
         os.replace(tmp, dest)
     if tokenizer_files is not None:
         shutil.rmtree(tokenizer_files)
-    write_csv(out / "metrics.csv", METRIC_COLUMNS, rows)
-    write_csv(out / "kl_by_position.csv", KL_COLUMNS, [])
+    write_csv(out / "metrics.csv", rows, METRIC_COLUMNS)
+    write_csv(out / "kl_by_position.csv", [], KL_COLUMNS)
     log.info("%s: published verl checkpoints %s and %d metric rows into %s", settings["name"], sorted(steps),
              len(rows), out)
