@@ -128,7 +128,7 @@ rule findings:
         data=findings_inputs,
         code=script_code("findings"),
     output:
-        md="results/findings.md",
+        md=report("results/findings.md", category="Findings", caption="../report/findings_md.rst"),
         csv=report("results/findings.csv", category="Findings", caption="../report/findings.rst"),
     log:
         "results/logs/aggregate/findings.log",

@@ -7,7 +7,7 @@ rule teacher_prefix_probe:
         dev=benchmark_files([DEV])[DEV],
         code=script_code("teacher_prefix_probe"),
     output:
-        csv=report("results/probe/probe.csv", category="Analyses"),
+        csv=report("results/probe/probe.csv", category="Analyses", caption="../report/probe.rst"),
         solutions="results/probe/teacher_solutions.jsonl",
     log:
         "results/logs/analysis/teacher_prefix_probe.log",
@@ -33,7 +33,7 @@ rule case_study:
         unpack(case_study_inputs),
         code=script_code("case_study"),
     output:
-        report("results/case_study.md", category="Analyses"),
+        report("results/case_study.md", category="Analyses", caption="../report/case_study.rst"),
     log:
         "results/logs/analysis/case_study.log",
     benchmark:
