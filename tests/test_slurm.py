@@ -184,7 +184,9 @@ def _train_job(run: str) -> tuple[str, str] | None:
 def test_cancelled_training_job_resumes(slurm_node: str, workspace: Path) -> None:
     """scancel a running train job: Snakemake resubmits it and training resumes from state.pt."""
     extra = workspace / "config" / "slurm_resume_test.yaml"
-    extra.write_text(f"training:\n  steps: {RESUME_STEPS}\n  save_every: {RESUME_SAVE_EVERY}\n")
+    # Table 3's steps must stay on checkpoints (validated before any job)
+    extra.write_text(f"training:\n  steps: {RESUME_STEPS}\n  save_every: {RESUME_SAVE_EVERY}\n"
+                     f"experiments:\n  windows:\n    steps: [{RESUME_SAVE_EVERY}, {2 * RESUME_SAVE_EVERY}]\n")
     work = workspace / "results/work" / RESUME_RUN
     shutil.rmtree(work, ignore_errors=True)  # no state of an earlier run may be mistaken for this one's
     state = work / "state.pt"
