@@ -146,42 +146,40 @@ def _timeout_s() -> int | None:
     return MATH_VERIFY_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
 
 
+def _gold_answer(gold: str) -> str:
+    """The gold answer itself: a gold containing ``\\boxed`` is reduced to its last box."""
+    boxes = extract_boxed_all(gold)
+    return (boxes[-1] if boxes else gold).strip()
+
+
+@lru_cache(maxsize=1 << 16)
+def _parsed_boxed(answer: str) -> list:
+    """``math_verify.parse`` of one answer wrapped as ``$\\boxed{...}$``; cached."""
+    from math_verify import LatexExtractionConfig, parse
+
+    return parse(f"$\\boxed{{{answer}}}$", extraction_config=[LatexExtractionConfig()], parsing_timeout=_timeout_s())
+
+
 @lru_cache(maxsize=1 << 16)
 def _math_verify_cached(gold: str, pred: str) -> bool:
     """``math_verify.verify(parse(gold), parse(pred))`` with both wrapped as ``$\\boxed{...}$``; cached."""
-    from math_verify import LatexExtractionConfig, parse, verify
+    from math_verify import verify
 
-    timeout = _timeout_s()
-    config = [LatexExtractionConfig()]
     try:
-        gold_parsed = parse(f"$\\boxed{{{gold}}}$", extraction_config=config, parsing_timeout=timeout)
-        pred_parsed = parse(f"$\\boxed{{{pred}}}$", extraction_config=config, parsing_timeout=timeout)
+        gold_parsed, pred_parsed = _parsed_boxed(gold), _parsed_boxed(pred)
         if not gold_parsed or not pred_parsed:
             return False
-        return bool(verify(gold_parsed, pred_parsed, timeout_seconds=timeout))
+        return bool(verify(gold_parsed, pred_parsed, timeout_seconds=_timeout_s()))
     except Exception:  # a grader must never crash an evaluation; unparsable = wrong
         return False
 
 
-_EXTRACTION = None
+@lru_cache(maxsize=1)
+def _text_extraction() -> list:
+    """math-verify's own extraction of an answer from free text: boxed first, then any final expression."""
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig
 
-
-def _extraction_config() -> list:
-    global _EXTRACTION
-    if _EXTRACTION is None:
-        from math_verify import ExprExtractionConfig, LatexExtractionConfig
-
-        _EXTRACTION = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
-    return _EXTRACTION
-
-
-def _gold_parsed(gold: str) -> list:
-    from math_verify import LatexExtractionConfig, parse
-
-    boxes = extract_boxed_all(gold)
-    gold = boxes[-1] if boxes else gold
-    return parse(f"$\\boxed{{{gold.strip()}}}$", extraction_config=[LatexExtractionConfig()],
-                 parsing_timeout=_timeout_s())
+    return [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
 
 
 def math_verify_text(gold: str, text: str) -> tuple[str | None, bool]:
@@ -190,27 +188,25 @@ def math_verify_text(gold: str, text: str) -> tuple[str | None, bool]:
 
     timeout = _timeout_s()
     try:
-        pred_parsed = parse(text, extraction_config=_extraction_config(), parsing_timeout=timeout)
+        pred_parsed = parse(text, extraction_config=_text_extraction(), parsing_timeout=timeout)
         if not pred_parsed:
             return None, False
-        extracted = str(pred_parsed[-1])
-        gold_parsed = _gold_parsed(gold)
-        return extracted, bool(gold_parsed) and bool(verify(gold_parsed, pred_parsed, timeout_seconds=timeout))
+        gold_parsed = _parsed_boxed(_gold_answer(gold))
+        correct = bool(gold_parsed) and bool(verify(gold_parsed, pred_parsed, timeout_seconds=timeout))
+        return str(pred_parsed[-1]), correct
     except Exception:  # a grader must never crash an evaluation; unparsable = wrong
         return None, False
 
 
 def math_equal(gold: str, pred: str) -> bool:
     """Whether ``pred`` equals ``gold`` (a gold containing ``\\boxed`` is reduced to its last box)."""
-    gold_boxes = extract_boxed_all(gold)
-    if gold_boxes:
-        gold = gold_boxes[-1]
+    gold = _gold_answer(gold)
     g, p = _normalize(gold), _normalize(pred)
     if not g or not p:
         return False
     if g == p:
         return True
-    return _math_verify_cached(gold.strip(), pred.strip())
+    return _math_verify_cached(gold, pred.strip())
 
 
 def grade_response(response: str, gold: str, kind: str, n_options: int = 0, truncated: bool = False) -> Grade:

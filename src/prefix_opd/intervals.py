@@ -48,7 +48,7 @@ def seed_question_ci(a_SQ: np.ndarray, b_SQ: np.ndarray | None = None, alpha: fl
     with ``s2_seed`` the between-seed variance of each arm's per-seed means and ``s2_question`` that of the
     per-question paired difference of seed-averaged scores; the interval is ``d +- t * sqrt(Var)`` with
     Welch-Satterthwaite degrees of freedom (few seeds: a percentile bootstrap over 3 seeds covers only
-    ~85% of the time, this interval ~95%; ``tests/test_eval_stats.py`` measures both). With one seed per arm
+    ~85% of the time, this interval ~95%; ``tests/test_intervals.py`` measures both). With one seed per arm
     the seed term cannot be estimated and the interval is the question-level one (normal quantile).
     """
     a = np.atleast_2d(np.asarray(a_SQ, dtype=float))
@@ -66,14 +66,8 @@ def seed_question_ci(a_SQ: np.ndarray, b_SQ: np.ndarray | None = None, alpha: fl
     var = v_seed + v_question
     if var == 0.0:
         return est, est, est
+    df = 1e7  # no seed spread to estimate: the normal quantile
     if len(seed_terms) == len(arms) and v_seed > 0:
         df = var ** 2 / (sum(v ** 2 / dof for v, dof in seed_terms) + v_question ** 2 / max(1, q - 1))
-    else:
-        df = float("inf")
-    z = t_quantile(1 - alpha / 2, df) if math.isfinite(df) else _normal_quantile(1 - alpha / 2)
-    half = z * math.sqrt(var)
+    half = t_quantile(1 - alpha / 2, df) * math.sqrt(var)
     return est, est - half, est + half
-
-
-def _normal_quantile(p: float) -> float:
-    return t_quantile(p, 1e7)
