@@ -8,7 +8,7 @@ times for TRL), the same batch (batch_prompts x samples_per_prompt rollouts), th
 (training.l_max), temperature 1.0, top_p 1.0, top_k off, the same stop tokens, fp32, the same learning rate,
 AdamW betas, weight decay and gradient clip, and the same torch thread count.
 
-* native: `prefix_opd.train.Trainer.step` of run `large-opd` (Hugging Face `generate` with the KV cache, then
+* native: `prefix_opd.train.Trainer.step` of run `large-opd-s0` (Hugging Face `generate` with the KV cache, then
   per-token reverse KL on the sampled tokens, the paper's OPD loss).
 * trl: `trl.DistillationTrainer` (TRL 1.16 stable API): fully on-policy (it always samples its own
   completions, one per dataset row: there is no lambda), `beta=1` = reverse KL over the full vocabulary,
@@ -185,6 +185,8 @@ def trl_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import DistillationConfig, DistillationTrainer
 
+    from prefix_opd.runs import training_seed
+
     torch.set_num_threads(spec["threads"])
     s, t = spec["settings"], spec["settings"]["training"]
     tokenizer = AutoTokenizer.from_pretrained(s["student_path"], padding_side="left")
@@ -203,7 +205,7 @@ def trl_worker(spec: dict[str, Any]) -> dict[str, Any]:
     texts = [text for rows in spec["step_rows"] for text in rows["texts"]]
     config = DistillationConfig(
         output_dir=str(Path(spec["work"]) / "trl"), max_steps=spec["steps"] + 1, per_device_train_batch_size=per_step,
-        gradient_accumulation_steps=1, shuffle_dataset=False, seed=s["seed"],
+        gradient_accumulation_steps=1, shuffle_dataset=False, seed=training_seed(s),
         max_completion_length=spec["max_new_tokens"], temperature=spec["temperature"], top_p=spec["top_p"], top_k=0,
         beta=1.0, use_vllm=False, learning_rate=s["lr"], lr_scheduler_type="constant", warmup_steps=0,
         optim="adamw_torch", adam_beta1=t["betas"][0], adam_beta2=t["betas"][1], weight_decay=t["weight_decay"],
@@ -344,7 +346,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=7, help="measured steps per engine (after 1 warm-up step)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads, the same for both engines (1 = the workflow's train rule)")
-    ap.add_argument("--run", default="large-opd", help="the native run whose settings both engines use")
+    ap.add_argument("--run", default="large-opd-s0", help="the native run whose settings both engines use")
     ap.add_argument("--lr", type=float, help="override the run's learning rate in both engines (0: the policy stays "
                     "the initial student, so both engines sample the same workload every step)")
     ap.add_argument("--trl-python", default=str(ROOT / ".venv-trl" / "bin" / "python"))

@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--student", default="large")
     args = ap.parse_args()
     config = yaml.safe_load(open("config/config.yaml"))
-    base = expand_runs(config)[f"{args.student}-opd"].settings(config)
+    base = expand_runs(config)[f"{args.student}-opd-s0"].settings(config)
     rows = []
     for length in args.lengths:
         settings = dict(base, method="opd_prefix", l_train=length, name=f"bench-prefix{length}")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from prefix_opd.intervals import seed_question_ci, t_quantile
+from prefix_opd.intervals import interval, macro_seed_question, seed_question_ci, t_quantile
 
 
 def _two_level(rng, mu, q_effect, seeds, sigma_seed, k=16):
@@ -60,3 +60,20 @@ def test_seed_question_interval_widens_with_seed_spread_and_reduces_to_questions
 @pytest.mark.parametrize("df, expected", [(1, 12.7062), (4, 2.7764), (30, 2.0423), (1e7, 1.9600)])
 def test_t_quantile_matches_tables(df, expected):
     assert t_quantile(0.975, df) == pytest.approx(expected, abs=1e-3)
+
+
+def test_macro_interval_is_paired_and_weighs_each_benchmark_the_same():
+    rng = np.random.default_rng(2)
+    a = [rng.binomial(4, 0.5, (1, 30)) / 4, rng.binomial(4, 0.5, (1, 90)) / 4]
+    est, se, df = macro_seed_question(a, a)
+    assert est == 0.0 and se == 0.0  # paired: identical evaluations differ by exactly nothing
+    est, se, _ = macro_seed_question([np.ones((1, 10))], [np.zeros((1, 10))])
+    assert est == 1.0 and se == 0.0
+    est, _, _ = macro_seed_question([np.ones((2, 10)), np.zeros((2, 30))])
+    assert est == 0.5  # macro: each benchmark weighs the same, whatever its size
+    one = [rng.binomial(4, 0.5, (1, 30)) / 4, rng.binomial(4, 0.5, (1, 90)) / 4]
+    est, se, df = macro_seed_question(one)
+    expected = np.sqrt(one[0].var(ddof=1) / 30 + one[1].var(ddof=1) / 90) / 2
+    assert se == pytest.approx(expected) and df == np.inf
+    lo, hi = interval(est, se, df)
+    assert (hi - lo) / 2 == pytest.approx(1.959964 * se, rel=1e-4)

@@ -123,7 +123,8 @@ def test_schedule_change_retrains_the_schedule_runs_under_the_same_names(done: P
     override = {"experiments": {"main": {"schedule": {**schedule, "dl": schedule.get("dl", 4) * 2}}}}
     runs = changed_runs(done, override)
     students = merged_config(done)["experiments"]["main"]["students"]
-    assert runs == {f"{s}-opd_schedule" for s in students}, runs
+    seeds = merged_config(done)["seeds"]
+    assert runs == {f"{s}-opd_schedule-s{seed}" for s in students for seed in seeds}, runs
     plan = plan_with(done, tmp_path, override)
     assert_only_runs(plan, done, runs)
     assert {j.wc["run"] for j in plan.jobs_of("run_settings")} == runs

@@ -27,8 +27,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "tests" / "slurm"
-RUN = "small-opd_prefix7"  # toy data + 3 toy models + one 4-step prefix-OPD run: 8 jobs
-RESUME_RUN = "large-opd_prefix7"  # the run cancelled and resumed (its own work folder)
+RUN = "small-opd_prefix7-s0"  # toy data + 3 toy models + one 4-step prefix-OPD run: 8 jobs
+RESUME_RUN = "large-opd_prefix7-s0"  # the run cancelled and resumed (its own work folder)
 RESUME_STEPS = 300  # long enough (~10-20 s of training on 2 CPUs) to be caught running
 RESUME_SAVE_EVERY = 10
 ACTIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}

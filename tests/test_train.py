@@ -33,8 +33,9 @@ def _run(root: Path, settings: dict, tag: str) -> Path:
 
 
 @pytest.mark.parametrize("name", [
-    "small-opd", "small-opd_prefix7", "small-opd_schedule", "large-opd_window28_56", "large-opd_windowtail28",
-    "small-gkd7-lam0-beta0-lr1e-3", "small-gkd7-lam1-beta1-lr1e-3", "small-seqkd", "large-seqkd_prefix56",
+    "small-opd-s0", "small-opd_prefix7-s0", "small-opd_schedule-s0", "large-opd_window28_56-s0",
+    "large-opd_windowtail28-s0", "small-gkd7-lam0-beta0-lr1e-3-s0", "small-gkd7-lam1-beta1-lr1e-3-s0",
+    "small-seqkd-s0", "large-seqkd_prefix56-s0",
 ])
 def test_every_method_trains_and_publishes_loadable_checkpoints(world, name):
     root, config = world
@@ -55,7 +56,7 @@ def test_every_method_trains_and_publishes_loadable_checkpoints(world, name):
 
 def test_schedule_grows_the_sampled_length(world):
     root, config = world
-    settings = run_settings(config, "small-opd_schedule")
+    settings = run_settings(config, "small-opd_schedule-s0")
     settings["steps"], settings["save_every"] = 3, 3
     metrics = pd.read_csv(_run(root, settings, "schedule") / "metrics.csv")
     sched = settings["schedule"]
@@ -67,7 +68,7 @@ def test_update_does_not_depend_on_micro_batching(world):
     root, config = world
     params = []
     for budget in (10**7, 60):
-        settings = run_settings(config, "small-opd", micro_batch_tokens=budget, batch_prompts=4)
+        settings = run_settings(config, "small-opd-s0", micro_batch_tokens=budget, batch_prompts=4)
         trainer = Trainer(settings, str(root / "questions.jsonl"), str(root / "seqkd.jsonl"), threads=1)
         trainer.step(0)
         params.append(torch.cat([p.detach().flatten() for p in trainer.student.parameters()]))
@@ -84,7 +85,7 @@ def _cli(root: Path, settings_path: Path, tag: str, env: dict | None = None) -> 
 @pytest.mark.parametrize("phase,step,resume_from", [("sampling", 4, 2), ("update", 3, 2), ("checkpoint", 4, 2)])
 def test_sigkill_then_resume_ends_identical(world, phase, step, resume_from):
     root, config = world
-    settings = run_settings(config, "small-opd_prefix28")
+    settings = run_settings(config, "small-opd_prefix28-s0")
     settings["steps"], settings["save_every"] = 5, 2
     path = root / f"settings-{phase}.yaml"
     path.write_text(yaml.safe_dump(settings))
@@ -109,7 +110,7 @@ def test_sigkill_then_resume_ends_identical(world, phase, step, resume_from):
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(world, tmp_path, monkeypatch):
     root, config = world
-    settings = run_settings(config, "small-opd_prefix7")
+    settings = run_settings(config, "small-opd_prefix7-s0")
     settings["steps"], settings["save_every"] = 4, 2
     path = tmp_path / "settings.yaml"
     path.write_text(yaml.safe_dump(settings))

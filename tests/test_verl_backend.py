@@ -22,7 +22,7 @@ import yaml
 from prefix_opd import flops
 from prefix_opd.backends import verl_data, verl_launch, verl_overrides, verl_schedule
 from prefix_opd.checkpointing import METRIC_COLUMNS
-from prefix_opd.runs import ON_POLICY_METHODS, ConfigError, expand_runs
+from prefix_opd.runs import ON_POLICY_METHODS, ConfigError, expand_runs, training_seed
 from prefix_opd.schedules import l_train_at
 from prefix_opd.train import Trainer, generation_length
 from prefix_opd.train import loss_mask as native_loss_mask
@@ -233,7 +233,7 @@ def test_rows_follow_the_native_engine_order(opd_settings):
     rows = verl_data.train_rows(records, s)
     b = s["training"]["batch_prompts"]
     assert len(rows) == s["steps"] * b
-    fake = SimpleNamespace(t=s["training"], s=s, records=records)
+    fake = SimpleNamespace(t=s["training"], s=s, records=records, seed=training_seed(s))
     for step in range(s["steps"]):
         native = Trainer.batch_indices(fake, step)
         got = [r["extra_info"]["index"] for r in rows[step * b:(step + 1) * b]]

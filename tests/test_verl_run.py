@@ -57,7 +57,7 @@ def world(tmp_path_factory) -> tuple[Path, dict]:
     return root, build_world(root)
 
 
-def _settings(world, name: str = "small-opd", **top) -> dict:
+def _settings(world, name: str = "small-opd-s0", **top) -> dict:
     _, config = world
     config = dict(config, training=dict(config["training"], backend="verl"))
     settings = run_settings(config, name)
@@ -119,7 +119,7 @@ def test_publish_makes_native_outputs(world, tmp_path):
 
 
 def test_publish_uses_exact_lengths_and_refuses_unfinished_runs(world, tmp_path):
-    settings = _settings(world, "small-opd_prefix7", steps=2, save_every=1)
+    settings = _settings(world, "small-opd_prefix7-s0", steps=2, save_every=1)
     work, out = tmp_path / "work", tmp_path / "out"
     _fake_tree(work, {1: True})
     n = settings["training"]["batch_prompts"] * settings["training"]["samples_per_prompt"]

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from . import tables
-from .runs import expand_runs, gkd_runs, lr_sweep_runs, main_runs, seqkd_prefix_runs
+from .runs import arms, expand_runs, gkd_runs, lr_sweep_runs, main_runs, seqkd_prefix_runs
 
 
 class _Lazy:
@@ -221,20 +221,33 @@ def fig4_inputs(config: dict[str, Any]) -> list[str]:
     return out
 
 
+def _seed_mean_curve(config: dict[str, Any], names: list[str]) -> pd.DataFrame:
+    """One arm's dev curve against cumulative FLOPs: the mean over its seeds' runs, `sd` their spread."""
+    frames = [_dev_curve(config, n).merge(pd.read_csv(tables.metrics_path(n))[["step", "flops_cum"]], on="step")
+              for n in names]
+    by_step = pd.concat(frames).groupby("step")
+    out = by_step[["accuracy", "flops_cum"]].mean()
+    out["sd"] = by_step["accuracy"].std(ddof=1).fillna(0.0)
+    return out.reset_index()
+
+
 def fig4(config: dict[str, Any], png: str) -> None:
     _theme()
     students = config["experiments"]["main"]["students"]
     fig, axes = plt.subplots(len(students), 1, figsize=(8.5, 3.8 * len(students)), squeeze=False)
     for ax, student in zip(axes[:, 0], students, strict=True):
-        runs = main_runs(config, student).values()
-        prefixes = sorted(r.l_train for r in runs if r.method == "opd_prefix")
+        runs = main_runs(config, student)
+        prefixes = sorted({r.l_train for r in runs.values() if r.method == "opd_prefix"})
         blues = dict(zip(prefixes, sns.color_palette("Blues", len(prefixes) + 2)[2:], strict=True))
-        for r in runs:
-            curve = _dev_curve(config, r.name).merge(pd.read_csv(tables.metrics_path(r.name))[["step", "flops_cum"]],
-                                                     on="step")
+        for names in arms(runs).values():
+            r = runs[names[0]]
+            curve = _seed_mean_curve(config, names)
             color = blues[r.l_train] if r.method == "opd_prefix" else METHOD_COLORS[r.method]
             ax.plot(curve["flops_cum"], curve["accuracy"], marker="o", markersize=4, color=color,
                     linestyle="--" if r.method == "seqkd" else "-", label=_main_label(config, r.method, r.l_train))
+            if len(names) > 1:
+                ax.fill_between(curve["flops_cum"], curve["accuracy"] - curve["sd"], curve["accuracy"] + curve["sd"],
+                                color=color, alpha=0.15, linewidth=0)
         _base_line(ax, _base_accuracy(config, student))
         _accuracy_axes(ax, steps=False)
         ax.set_xscale("log")
@@ -242,7 +255,8 @@ def fig4(config: dict[str, Any], png: str) -> None:
         ax.set_ylabel(_acc_label(config))
         ax.set_title(_student(config, student))
         ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.suptitle("Fig. 4: training compute vs dev accuracy (one marker per saved checkpoint)")
+    fig.suptitle("Fig. 4: training compute vs dev accuracy (one marker per saved checkpoint; mean over training "
+                 "seeds, band ± 1 sd)")
     fig.tight_layout()
     _save(fig, png)
 

@@ -1,21 +1,27 @@
 """The paper's claims as predicates fixed in code, checked on this study's numbers.
 
-Every claim is reduced to one or more comparisons `statistic (direction) threshold`, where the statistic is
-a difference of accuracies in percentage points (or a KL change, or a FLOPs ratio) and comes with a 95%
-percentile-bootstrap CI. Accuracies come from the per-sample files: a question's score is its mean
-correctness over the k samples, and bootstrap resamples questions -- jointly for the two sides of a
-comparison (paired: the same benchmark questions) and within each benchmark when several are averaged
-(stratified, macro average). Verdict: `holds` when the whole CI is on the claimed side of the threshold,
-`does not hold` when it is wholly on the other side (or on the threshold), `inconclusive` when it straddles.
+Every claim is reduced to one or more comparisons `statistic (direction) threshold`, where the statistic is a
+difference of accuracies in percentage points (or a KL change, or a FLOPs ratio). An accuracy comparison is
+between two arms, each a run trained once per training seed (`seeds`; the base model is one arm of one), scored
+per question (mean correctness over the k samples) on the same questions: its standard error has a seed term
+per arm and a paired question term per benchmark (`intervals.macro_seed_question`, macro averages weigh each
+benchmark the same), with Welch-Satterthwaite degrees of freedom. Checkpoints chosen on the dev set are compared
+on the other benchmarks only (the AIME-25 role is the dev set's twin), never on the set that chose them.
 
-Which runs, steps, benchmarks and tolerances each claim uses is written below and nowhere else; the
-workflow asks for exactly the files `inputs()` lists.
+Multiplicity: the comparisons of one claim share a family-wise error of ALPHA (Bonferroni: each interval at
+ALPHA / m for a claim of m testable comparisons). Verdict: `holds` when the whole interval is on the claimed
+side of the threshold, `does not hold` when it is wholly on the other side (or on the threshold),
+`inconclusive` when it straddles.
+
+Which runs, steps, benchmarks and tolerances each claim uses is written below and nowhere else; the workflow asks
+for exactly the files `inputs()` lists.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,16 +30,19 @@ import numpy as np
 import pandas as pd
 
 from . import preconditions, tables
-from .runs import expand_runs, gkd_runs, lr_sweep_runs, main_runs, seqkd_prefix_runs
+from .intervals import interval, macro_seed_question
+from .runs import arms, expand_runs, gkd_runs, lr_sweep_runs, main_runs, seqkd_prefix_runs
 
-N_BOOT = 2000
+N_BOOT = 2000  # KL rows of a single-seed arm: bootstrap resamples of position bins
 SEED = 0
 ALPHA = 0.05
 HARD_IN_DOMAIN = ["aime24", "aime25"]
 IN_DOMAIN = ["math500", "aime24", "aime25"]
 OUT_OF_DOMAIN = ["gpqa", "mmlu_pro"]
-MATCH_TOL = 2.0  # points: scheduled prefix OPD "matches" full OPD (macro over the five benchmarks)
+MATCH_TOL = 2.0  # points: scheduled prefix OPD "matches" full OPD (macro over the held-out benchmarks)
+APPROACH_TOL = 5.0  # points: the large student's prefix OPD "approaches" the sufficient-budget runs
 FLOPS_FRACTION = 0.5  # "... at less than 50% of the FLOP"
+APPROACH_FLOPS = 0.1  # "... while using less than 10% the FLOP"
 AT_LEAST_TOL = 2.0  # points: "at least as good" (Finding 1, late checkpoints)
 NO_GAIN_TOL = 2.0  # points: "does not improve" (Findings 4.2 and 5)
 HOLDS, FAILS, INCONCLUSIVE, NOT_TESTABLE = "holds", "does not hold", "inconclusive", "not testable"
@@ -47,16 +56,23 @@ class Result:
     paper: str  # what the paper says, with its number where it gives one
     statistic: str  # what the estimate measures
     estimate: float
-    lo: float
-    hi: float
+    se: float  # standard error (0: an exact number)
+    df: float  # degrees of freedom of its t interval (inf: normal)
     threshold: float
     direction: str  # "above" / "below": the claim is `estimate` above / below `threshold`
     ours: str = ""  # the numbers behind the estimate
+    seeds: str = ""  # training seeds of the compared arms ("3 vs 1")
     untestable: str = ""  # why this world cannot test the comparison (a failed precondition); "" = testable
+    alpha: float = ALPHA  # the interval's level: ALPHA / (testable comparisons of the claim)
+    lo: float = field(default=float("nan"))
+    hi: float = field(default=float("nan"))
     verdict: str = field(default="")
 
     def __post_init__(self) -> None:
-        v = NOT_TESTABLE if self.untestable else verdict(self.lo, self.hi, self.threshold, self.direction)
+        lo, hi = interval(self.estimate, self.se, self.df, self.alpha)
+        object.__setattr__(self, "lo", lo)
+        object.__setattr__(self, "hi", hi)
+        v = NOT_TESTABLE if self.untestable else verdict(lo, hi, self.threshold, self.direction)
         object.__setattr__(self, "verdict", v)
 
 
@@ -71,25 +87,14 @@ def verdict(lo: float, hi: float, threshold: float, direction: str) -> str:
     return HOLDS if hi < threshold else FAILS if lo >= threshold else INCONCLUSIVE
 
 
+def simultaneous(results: list[Result]) -> list[Result]:
+    """Each claim's family of testable comparisons at family-wise level ALPHA (Bonferroni)."""
+    m = pd.Series([r.claim for r in results if not r.untestable]).value_counts().to_dict() if results else {}
+    return [dataclasses.replace(r, alpha=ALPHA / max(1, m.get(r.claim, 1))) for r in results]
+
+
 # ------------------------------------------------------------------------------------------------
 # statistics
-
-
-def macro_ci(vectors: list[np.ndarray], n_boot: int = N_BOOT, seed: int = SEED, alpha: float = ALPHA
-             ) -> tuple[float, float, float]:
-    """Estimate and percentile-bootstrap CI of the mean over groups (benchmarks) of each group's mean,
-    resampling the rows (questions) within each group."""
-    vectors = [np.asarray(v, dtype=float) for v in vectors]
-    if not vectors or any(v.size == 0 for v in vectors):
-        return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    boots = np.zeros(n_boot)
-    for v in vectors:
-        boots += v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)
-    boots /= len(vectors)
-    est = float(np.mean([v.mean() for v in vectors]))
-    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
-    return est, float(lo), float(hi)
 
 
 def aligned(*series: pd.Series) -> list[np.ndarray]:
@@ -103,26 +108,31 @@ def aligned(*series: pd.Series) -> list[np.ndarray]:
     return [s.loc[order].to_numpy(dtype=float) for s in series]
 
 
-def kl_change(kl: pd.DataFrame, first: int, last: int, start: int, n_boot: int = N_BOOT, seed: int = SEED,
-              alpha: float = ALPHA) -> tuple[float, float, float, int]:
-    """Diagnostic KL per token at positions >= `start`: step `last` minus step `first`, paired by position bin.
+def seed_level(values: list[float]) -> tuple[float, float, float]:
+    """Mean, standard error and df of per-seed estimates (each seed an independent replication)."""
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return float(v.mean()) if v.size else float("nan"), float("nan"), math.inf
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size)), float(v.size - 1)
 
-    The per-rollout KL is not recorded (only bin means and token counts), so the CI resamples position bins:
+
+def kl_change(kl: pd.DataFrame, first: int, last: int, start: int, n_boot: int = N_BOOT, seed: int = SEED
+              ) -> tuple[float, float, int]:
+    """Diagnostic KL per token at positions >= `start`: step `last` minus step `first`, paired by position bin:
     estimate = sum_b w_b (KL_last,b - KL_first,b) / sum_b w_b with w_b the smaller token count of the two.
-    Returns (estimate, lo, hi, n_bins)."""
+    Returns (estimate, bootstrap standard error over position bins, n_bins)."""
     diag = kl[(kl["source"] == "diagnostic") & (kl["bin_start"] >= start)]
     a = diag[diag["step"] == first].set_index("bin_start")
     b = diag[diag["step"] == last].set_index("bin_start")
     common = a.index.intersection(b.index)
     if common.empty:
-        return float("nan"), float("nan"), float("nan"), 0
+        return float("nan"), float("nan"), 0
     d = (b.loc[common, "kl_mean"] - a.loc[common, "kl_mean"]).to_numpy(dtype=float)
     w = np.minimum(a.loc[common, "n_tokens"], b.loc[common, "n_tokens"]).to_numpy(dtype=float)
     est = float((w * d).sum() / w.sum())
     idx = np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))
     boots = (w[idx] * d[idx]).sum(axis=1) / w[idx].sum(axis=1)
-    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
-    return est, float(lo), float(hi), int(d.size)
+    return est, float(boots.std(ddof=1)), int(d.size)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -184,6 +194,21 @@ class Point:
     source: str = "suite"
 
 
+Arm = tuple[Point, ...]  # one evaluation per training seed of a run (the base model: one)
+
+
+def arm(runs: list[str], step: int | None = None, source: str = "suite", store: Store | None = None) -> Arm:
+    """The seeds' runs at a fixed `step`, or (step None) each at its dev-chosen step read from `store`."""
+    if step is None and store is None:
+        raise ValueError("arm: a dev-chosen step needs the store to read it from")
+    return tuple(Point(r, store.chosen(r) if step is None else step, source) for r in runs)
+
+
+def steps_text(a: Arm) -> str:
+    steps = sorted({p.step for p in a})
+    return f"step {steps[0]}" if len(steps) == 1 else "steps " + "/".join(str(p.step) for p in a)
+
+
 class Study:
     """Config-derived names of the runs the claims compare."""
 
@@ -200,11 +225,17 @@ class Study:
     def bench(self, names: list[str]) -> list[str]:
         return [b for b in names if b in self.benchmarks]
 
-    def main(self, student: str) -> dict[str, str]:
-        """method -> run for the Table 1/2 runs of `student` (prefix runs as `opd_prefix_<L>`)."""
+    def held_out(self, names: list[str]) -> list[str]:
+        """`names` without the dev set: where checkpoints chosen on the dev set are compared."""
+        return [b for b in self.bench(names) if b != self.dev]
+
+    def main(self, student: str) -> dict[str, list[str]]:
+        """method -> runs (one per training seed) of the Table 1/2 arms of `student` (`opd_prefix_<L>`)."""
+        specs = main_runs(self.config, student)
         out = {}
-        for r in main_runs(self.config, student).values():
-            out[f"opd_prefix_{r.l_train}" if r.method == "opd_prefix" else r.method] = r.name
+        for names in arms(specs).values():
+            r = specs[names[0]]
+            out[f"opd_prefix_{r.l_train}" if r.method == "opd_prefix" else r.method] = names
         return out
 
     def prefixes(self) -> list[int]:
@@ -224,8 +255,8 @@ class Study:
             return f"opd_prefix_{tables.paper_length(self.config, int(method.removeprefix('opd_prefix_')))}"
         return method
 
-    def base(self, student: str) -> Point:
-        return Point(tables.base_run(student), 0)
+    def base(self, student: str) -> Arm:
+        return (Point(tables.base_run(student), 0),)
 
     def gkd(self) -> dict[tuple[int, int, float], str]:
         return tables.gkd_grid(self.config)
@@ -243,6 +274,15 @@ def paper_value(study: Study, student: str, method: str, bench: str) -> float:
     return float(ref.loc[name, bench]) if name in ref.index and bench in ref.columns else float("nan")
 
 
+def paper_macro_gap(study: Study, student: str, a: str, b: str, benches: list[str]) -> float:
+    return float(np.mean([paper_value(study, student, a, x) - paper_value(study, student, b, x) for x in benches]))
+
+
+def paper_flops_ratio(study: Study, student: str, a: str, b: str) -> float:
+    ref = study.paper.get(study.table(student), pd.DataFrame({"flops": []}))["flops"]
+    return float(ref.get(study.paper_method(a), np.nan) / ref.get(study.paper_method(b), np.nan))
+
+
 def _fmt(x: float, digits: int = 1) -> str:
     return "n/a" if not np.isfinite(x) else f"{x:.{digits}f}"
 
@@ -251,15 +291,30 @@ def _fmt(x: float, digits: int = 1) -> str:
 # comparisons
 
 
-def acc_diff(store: Store, a: Point, b: Point, benches: list[str]) -> tuple[float, float, float, str]:
-    """Macro accuracy difference a - b in points over `benches`, paired by question; (est, lo, hi, numbers)."""
-    vectors, parts = [], []
+def scores(store: Store, a: Arm, b: Arm, bench: str) -> tuple[np.ndarray, np.ndarray]:
+    """Seeds x questions of two arms on one benchmark, every row in one question order (paired)."""
+    rows = aligned(*[store.correct(p.run, p.step, bench, p.source) for p in (*a, *b)])
+    return np.stack(rows[:len(a)]), np.stack(rows[len(a):])
+
+
+def acc_diff(store: Store, a: Arm, b: Arm, benches: list[str]) -> tuple[float, float, float, str, str]:
+    """Macro accuracy difference a - b in points over `benches`, paired by question, over seeds and questions:
+    (estimate, se, df, our numbers, seeds)."""
+    sa, sb, parts = [], [], []
     for bench in benches:
-        va, vb = aligned(store.correct(a.run, a.step, bench, a.source), store.correct(b.run, b.step, bench, b.source))
-        vectors.append(100 * (va - vb))
+        va, vb = scores(store, a, b, bench)
+        sa.append(100 * va)
+        sb.append(100 * vb)
         parts.append(f"{bench} {100 * va.mean():.1f} vs {100 * vb.mean():.1f}")
-    est, lo, hi = macro_ci(vectors)
-    return est, lo, hi, "; ".join(parts)
+    est, se, df = macro_seed_question(sa, sb)
+    return est, se, df, "; ".join(parts), f"{len(a)} vs {len(b)}"
+
+
+def flops_ratio(store: Store, a: Arm, b: Arm) -> tuple[float, str]:
+    """Mean FLOPs of arm a over mean FLOPs of arm b, each cumulative to its points' steps (exact)."""
+    fa = float(np.mean([store.flops(p.run, p.step) for p in a]))
+    fb = float(np.mean([store.flops(p.run, p.step) for p in b]))
+    return fa / fb, f"{fa:.3g} / {fb:.3g}"
 
 
 def curve_mean(store: Store, run: str, bench: str) -> pd.Series:
@@ -269,40 +324,92 @@ def curve_mean(store: Store, run: str, bench: str) -> pd.Series:
 
 
 def claim_in_domain(study: Study, store: Store) -> list[Result]:
-    """Sec. 4.2 in-domain: prefix OPD at the longer lengths beats OPD - 10 steps on AIME-24 and AIME-25."""
+    """Sec. 4.2 in-domain: prefix OPD at the longer lengths (dev-chosen) beats both limited-budget baselines,
+    OPD - save_every steps and SeqKD - short_steps, on the hard in-domain set that did not choose the checkpoint,
+    with fewer FLOPs than OPD - save_every steps ("with half the FLOP"; the paper's ratios are 0.3-0.6)."""
+    out = []
+    short = study.config["training"]["seqkd"]["short_steps"]
+    for student in study.students:
+        m = study.main(student)
+        baselines = [(arm(m["opd"], study.save_every), "opd_10_steps", f"OPD {study.save_every} steps"),
+                     (arm(m["seqkd"], short), "seqkd_300_steps", f"SeqKD {short} steps")]
+        for length in study.longer_prefixes():
+            key = f"opd_prefix_{length}"
+            p = arm(m[key], store=store)
+            for base_arm, paper_key, label in baselines:
+                for bench in study.held_out(HARD_IN_DOMAIN):
+                    est, se, df, ours, seeds = acc_diff(store, p, base_arm, [bench])
+                    pp, pb = paper_value(study, student, key, bench), paper_value(study, student, paper_key, bench)
+                    out.append(Result("4.2 in-domain", f"{student}: prefix {length} ({steps_text(p)}) - {label}, "
+                                      f"{bench}", f"prefix OPD at the longer lengths beats the limited-budget "
+                                      f"baselines on AIME; paper {_fmt(pp)} vs {_fmt(pb)}",
+                                      "accuracy difference (points)", est, se, df, 0.0, "above", ours, seeds))
+            ratio, ours = flops_ratio(store, p, baselines[0][0])
+            paper = paper_flops_ratio(study, student, key, "opd_10_steps")
+            out.append(Result("4.2 in-domain", f"{student}: FLOPs prefix {length} / {baselines[0][2]}",
+                              f"... with fewer FLOPs (\"half the FLOP\"); paper {_fmt(paper, 2)}",
+                              "FLOPs ratio (exact)", ratio, 0.0, math.inf, 1.0, "below", ours))
+    return out
+
+
+def claim_in_domain_math(study: Study, store: Store) -> list[Result]:
+    """Sec. 4.2: "On MATH500, OPD with prefix outperforms OPD (full, 10 steps)": every prefix length."""
     out = []
     for student in study.students:
         m = study.main(student)
-        opd10 = Point(m["opd"], study.save_every)
-        for length in study.longer_prefixes():
+        opd10 = arm(m["opd"], study.save_every)
+        for length in study.prefixes():
             key = f"opd_prefix_{length}"
-            p = Point(m[key], store.chosen(m[key]))
-            for bench in study.bench(HARD_IN_DOMAIN):
-                est, lo, hi, ours = acc_diff(store, p, opd10, [bench])
-                pp = paper_value(study, student, key, bench)
-                po = paper_value(study, student, "opd_10_steps", bench)  # the paper's limited-budget OPD row
-                out.append(Result("4.2 in-domain", f"{student}: prefix {length} (step {p.step}) - OPD {opd10.step} "
-                                  f"steps, {bench}", f"prefix OPD at the longer lengths beats OPD-10-steps on AIME; "
-                                  f"paper {_fmt(pp)} vs {_fmt(po)}", "accuracy difference (points)", est, lo, hi,
-                                  0.0, "above", ours))
+            p = arm(m[key], store=store)
+            for bench in study.held_out(["math500"]):
+                est, se, df, ours, seeds = acc_diff(store, p, opd10, [bench])
+                pp, po = paper_value(study, student, key, bench), paper_value(study, student, "opd_10_steps", bench)
+                out.append(Result("4.2 MATH500", f"{student}: prefix {length} ({steps_text(p)}) - OPD "
+                                  f"{study.save_every} steps, {bench}", f"prefix OPD beats OPD-10-steps on MATH500; "
+                                  f"paper {_fmt(pp)} vs {_fmt(po)}", "accuracy difference (points)", est, se, df, 0.0,
+                                  "above", ours, seeds))
+    return out
+
+
+def claim_approaches(study: Study, store: Store) -> list[Result]:
+    """Sec. 4.2: the large student's prefix OPD (longest prefix) approaches the sufficient-budget runs (full OPD
+    and SeqKD, within APPROACH_TOL points, in-domain macro without the dev set) at < APPROACH_FLOPS of their
+    FLOPs."""
+    m = study.main(study.large)
+    key = f"opd_prefix_{study.prefixes()[-1]}"
+    p = arm(m[key], store=store)
+    benches = study.held_out(IN_DOMAIN)
+    out = []
+    for method, label in (("opd", "full OPD"), ("seqkd", "SeqKD")):
+        other = arm(m[method], store=store)
+        est, se, df, ours, seeds = acc_diff(store, p, other, benches)
+        paper = paper_macro_gap(study, study.large, key, method, benches)
+        out.append(Result("4.2 approaches", f"{study.large}: prefix {study.prefixes()[-1]} ({steps_text(p)}) - "
+                          f"{label} ({steps_text(other)}), in-domain macro", "the 8B student's prefix OPD approaches "
+                          f"the sufficient-budget runs; paper {_fmt(paper)} points", "macro accuracy difference "
+                          "(points)", est, se, df, -APPROACH_TOL, "above", ours, seeds))
+        ratio, ours = flops_ratio(store, p, other)
+        paper_ratio = paper_flops_ratio(study, study.large, key, method)
+        out.append(Result("4.2 approaches", f"{study.large}: FLOPs prefix {study.prefixes()[-1]} / {label}",
+                          f"... at < 10% of their FLOPs; paper {_fmt(paper_ratio, 3)}",
+                          "FLOPs ratio (exact)", ratio, 0.0, math.inf, APPROACH_FLOPS, "below", ours))
     return out
 
 
 def claim_beats_base(study: Study, store: Store) -> list[Result]:
-    """Sec. 4.2: prefix OPD (every length, dev-chosen step) beats the base model in-domain (macro average)."""
+    """Sec. 4.2: prefix OPD (every length, dev-chosen step) beats the base model in-domain (macro average over the
+    in-domain benchmarks that did not choose the checkpoint)."""
     out = []
-    benches = study.bench(IN_DOMAIN)
+    benches = study.held_out(IN_DOMAIN)
     for student in study.students:
         m = study.main(student)
         for length in study.prefixes():
             key = f"opd_prefix_{length}"
-            p = Point(m[key], store.chosen(m[key]))
-            est, lo, hi, ours = acc_diff(store, p, study.base(student), benches)
-            paper = np.mean([paper_value(study, student, key, b) - paper_value(study, student, "base", b)
-                             for b in benches])
+            est, se, df, ours, seeds = acc_diff(store, arm(m[key], store=store), study.base(student), benches)
+            paper = paper_macro_gap(study, student, key, "base", benches)
             out.append(Result("4.2 beats base", f"{student}: prefix {length} - base, in-domain macro",
                               f"prefix OPD improves in-domain over the base model; paper {_fmt(paper)} points",
-                              "macro accuracy difference (points)", est, lo, hi, 0.0, "above", ours))
+                              "macro accuracy difference (points)", est, se, df, 0.0, "above", ours, seeds))
     return out
 
 
@@ -315,83 +422,103 @@ def claim_out_of_domain(study: Study, store: Store) -> list[Result]:
     cases.append((study.small, study.prefixes()[0], "below"))
     for student, length, direction in cases:
         key = f"opd_prefix_{length}"
-        run = study.main(student)[key]
-        est, lo, hi, ours = acc_diff(store, Point(run, store.chosen(run)), study.base(student), benches)
-        paper = np.mean([paper_value(study, student, key, b) - paper_value(study, student, "base", b)
-                         for b in benches])
-        says = "above" if direction == "above" else "below"
+        p = arm(study.main(student)[key], store=store)
+        est, se, df, ours, seeds = acc_diff(store, p, study.base(student), benches)
+        paper = paper_macro_gap(study, student, key, "base", benches)
         out.append(Result("4.2 out-of-domain", f"{student}: prefix {length} - base, OOD macro",
-                          f"{student} student's prefix OPD is {says} base OOD; paper {_fmt(paper)} points",
-                          "macro accuracy difference (points)", est, lo, hi, 0.0, direction, ours))
+                          f"{student} student's prefix OPD is {direction} base OOD; paper {_fmt(paper)} points",
+                          "macro accuracy difference (points)", est, se, df, 0.0, direction, ours, seeds))
+    return out
+
+
+def claim_opd_vs_seqkd_ood(study: Study, store: Store) -> list[Result]:
+    """Sec. 4.2 (Tables 1-2): with a sufficient budget, full OPD beats SeqKD out of domain (dev-chosen steps)."""
+    benches = study.bench(OUT_OF_DOMAIN)
+    out = []
+    for student in study.students:
+        m = study.main(student)
+        est, se, df, ours, seeds = acc_diff(store, arm(m["opd"], store=store), arm(m["seqkd"], store=store), benches)
+        paper = paper_macro_gap(study, student, "opd", "seqkd", benches)
+        out.append(Result("4.2 OPD vs SeqKD OOD", f"{student}: full OPD - SeqKD, OOD macro", "with a sufficient "
+                          f"budget full OPD beats SeqKD out of domain; paper {_fmt(paper)} points",
+                          "macro accuracy difference (points)", est, se, df, 0.0, "above", ours, seeds))
     return out
 
 
 def claim_schedule(study: Study, store: Store) -> list[Result]:
-    """Sec. 4.2 scheduling: scheduled prefix OPD is within MATCH_TOL points of full OPD (macro over all five
-    benchmarks, dev-chosen steps) and costs < FLOPS_FRACTION of its FLOPs (cumulative to the chosen steps)."""
+    """Sec. 4.2 scheduling: scheduled prefix OPD is within MATCH_TOL points of full OPD (macro over every benchmark
+    but the dev set, dev-chosen steps) and costs < FLOPS_FRACTION of its FLOPs (cumulative to the chosen steps)."""
     out = []
-    benches = study.bench(tables.BENCH_COLUMNS)
+    benches = study.held_out(tables.BENCH_COLUMNS)
     for student in study.students:
         m = study.main(student)
-        sched = Point(m["opd_schedule"], store.chosen(m["opd_schedule"]))
-        full = Point(m["opd"], store.chosen(m["opd"]))
-        est, lo, hi, ours = acc_diff(store, sched, full, benches)
-        paper = np.mean([paper_value(study, student, "opd_schedule", b) - paper_value(study, student, "opd", b)
-                         for b in benches])
-        out.append(Result("4.2 scheduling", f"{student}: schedule (step {sched.step}) - full OPD (step {full.step}), "
-                          "5-benchmark macro", f"schedule matches full OPD; paper {_fmt(paper)} points",
-                          "macro accuracy difference (points)", est, lo, hi, -MATCH_TOL, "above", ours))
-        f_sched, f_full = store.flops(sched.run, sched.step), store.flops(full.run, full.step)
-        ratio = f_sched / f_full
-        ref = study.paper.get(study.table(student), pd.DataFrame({"flops": []}))["flops"]
-        paper_ratio = ref.get("opd_schedule", np.nan) / ref.get("opd", np.nan)
+        sched, full = arm(m["opd_schedule"], store=store), arm(m["opd"], store=store)
+        est, se, df, ours, seeds = acc_diff(store, sched, full, benches)
+        paper = paper_macro_gap(study, student, "opd_schedule", "opd", benches)
+        out.append(Result("4.2 scheduling", f"{student}: schedule ({steps_text(sched)}) - full OPD "
+                          f"({steps_text(full)}), macro over {len(benches)} benchmarks",
+                          f"schedule matches full OPD; paper {_fmt(paper)} points", "macro accuracy difference "
+                          "(points)", est, se, df, -MATCH_TOL, "above", ours, seeds))
+        ratio, ours = flops_ratio(store, sched, full)
         out.append(Result("4.2 scheduling", f"{student}: FLOPs schedule / full OPD", "schedule uses < 50% of full "
-                          f"OPD's FLOPs; paper {_fmt(paper_ratio, 2)}", "FLOPs ratio (exact)", ratio, ratio, ratio,
-                          FLOPS_FRACTION, "below", f"{f_sched:.3g} / {f_full:.3g}"))
+                          f"OPD's FLOPs; paper {_fmt(paper_flops_ratio(study, student, 'opd_schedule', 'opd'), 2)}",
+                          "FLOPs ratio (exact)", ratio, 0.0, math.inf, FLOPS_FRACTION, "below", ours))
     return out
 
 
+def flops_to_reach(store: Store, run: str, target: float, bench: str) -> tuple[float, bool]:
+    """Cumulative FLOPs at the first saved checkpoint of `run` whose `bench` curve accuracy reaches `target`;
+    (FLOPs at its last checkpoint, False) when none does."""
+    steps = store.steps(run)
+    for step in steps:
+        if float(store.correct(run, step, bench, "curve").mean()) >= target:
+            return store.flops(run, step), True
+    return store.flops(run, steps[-1]), False
+
+
 def claim_finding1(study: Study, store: Store) -> list[Result]:
-    """Finding 1. Early (first saved step): the shortest prefix gains more dev accuracy per FLOP than full OPD,
-    i.e. gain_p / F_p > gain_o / F_o, tested as gain_p - (F_p / F_o) gain_o > 0 (gains over the base model,
-    paired per question). Late (last saved step): the longest prefix and the schedule are at least as good as
-    the shortest prefix on dev (within AT_LEAST_TOL points)."""
+    """Finding 1. Early: the FLOPs full OPD needs to reach the dev accuracy that the shortest prefix reaches at
+    its first saved step, over the FLOPs of those prefix steps (the paper's 47x), is above 1: per seed, the log
+    ratio (a full-OPD curve that never reaches it counts its last checkpoint: conservative), then over seeds.
+    Late (last saved step): the longest prefix and the schedule are at least as good as the shortest prefix on
+    dev (within AT_LEAST_TOL points)."""
     out = []
     dev = study.dev
     shortest, longest = study.prefixes()[0], study.prefixes()[-1]
     for student in study.students:
         m = study.main(student)
-        base = study.base(student)
-        prefix, full = m[f"opd_prefix_{shortest}"], m["opd"]
         step = study.save_every
-        vb, vp, vo = aligned(store.correct(base.run, 0, dev, "suite"), store.correct(prefix, step, dev, "curve"),
-                             store.correct(full, step, dev, "curve"))
-        fp, fo = store.flops(prefix, step), store.flops(full, step)
-        d = 100 * ((vp - vb) - (fp / fo) * (vo - vb))
-        est, lo, hi = macro_ci([d])
-        ours = (f"gain/FLOP prefix {100 * (vp - vb).mean() / fp:.3g} vs full {100 * (vo - vb).mean() / fo:.3g} "
-                f"points/FLOP (FLOPs {fp:.3g} vs {fo:.3g})")
-        out.append(Result("Finding 1 (early)", f"{student}: prefix {shortest} vs full OPD at step {step}, {dev}",
-                          "a short prefix gains more per FLOP early (8B: 5%->23.5% with 5.7e17 FLOPs vs full OPD "
-                          "2.7e19)", "prefix gain - (F_p/F_o) x full-OPD gain (points)", est, lo, hi, 0.0, "above",
-                          ours))
-        last = max(store.steps(m[f"opd_prefix_{shortest}"]))
-        short = Point(m[f"opd_prefix_{shortest}"], last, "curve")
+        logs, parts = [], []
+        for prefix, full in zip(m[f"opd_prefix_{shortest}"], m["opd"], strict=True):
+            target = float(store.correct(prefix, step, dev, "curve").mean())
+            f_full, reached = flops_to_reach(store, full, target, dev)
+            ratio = f_full / store.flops(prefix, step)
+            logs.append(math.log10(ratio))
+            parts.append(f"{100 * target:.1f}%: {'' if reached else '> '}{ratio:.3g}x")
+        est, se, df = seed_level(logs)
+        out.append(Result("Finding 1 (early)", f"{student}: FLOPs full OPD needs to reach prefix {shortest}'s "
+                          f"step-{step} {dev} accuracy / prefix FLOPs", "a short prefix reaches an accuracy at far "
+                          "fewer FLOPs (8B: 5%->23.5% with 5.7e17 FLOPs; full OPD needs 2.7e19: 47x)",
+                          "log10 FLOPs ratio (per seed, mean over seeds)", est, se if len(logs) > 1 else 0.0, df,
+                          0.0, "above", "; ".join(parts), f"{len(logs)} seeds"))
+        last = max(store.steps(m[f"opd_prefix_{shortest}"][0]))
+        short = arm(m[f"opd_prefix_{shortest}"], last, "curve")
         for key, label in ((f"opd_prefix_{longest}", f"prefix {longest}"), ("opd_schedule", "schedule")):
-            est, lo, hi, ours = acc_diff(store, Point(m[key], last, "curve"), short, [dev])
+            est, se, df, ours, seeds = acc_diff(store, arm(m[key], last, "curve"), short, [dev])
             out.append(Result("Finding 1 (late)", f"{student}: {label} - prefix {shortest} at step {last}, {dev}",
                               "at the end a longer prefix / the schedule is at least as good as a short prefix",
-                              "accuracy difference (points)", est, lo, hi, -AT_LEAST_TOL, "above", ours))
+                              "accuracy difference (points)", est, se, df, -AT_LEAST_TOL, "above", ours, seeds))
     return out
 
 
 def claim_tail_kl(study: Study, store: Store) -> list[Result]:
     """Finding 2: the large student's diagnostic KL beyond the prefix (positions >= L) falls from the first to
-    the last log step. Finding 3: the small student's tail KL (positions >= l_max / 2) rises."""
+    the last log step. Finding 3: the small student's tail KL (positions >= l_max / 2) rises. With several seeds
+    the per-seed changes replicate (seed-level t interval); with one, position bins are resampled."""
     log_steps = study.config["training"]["log_steps"]
     first, last = min(log_steps), max(log_steps)
-    runs = tables.kl_prefix_runs(study.config, study.runs)
-    length = study.runs[runs[study.large]].l_train if study.large in runs else 0
+    runs = tables.kl_prefix_arms(study.config, study.runs)
+    length = study.runs[runs[study.large][0]].l_train if study.large in runs else 0
     out = []
     cases = [("Finding 2", study.large, length, "below", f"positions >= L={length}",
               "large student: KL beyond the prefix decreases with training (Fig. 5 down arrows)"),
@@ -401,24 +528,31 @@ def claim_tail_kl(study: Study, store: Store) -> list[Result]:
     for claim, student, start, direction, where, paper in cases:
         if student not in runs:
             continue
-        est, lo, hi, n = kl_change(store.kl(runs[student]), first, last, start)
-        out.append(Result(claim, f"{student}: {runs[student]}, {where}, step {last} - step {first}", paper,
-                          "diagnostic KL change per token (nats)", est, lo, hi, 0.0, direction,
-                          f"{n} position bins" if n else "no diagnostic tokens there"))
+        changes = [kl_change(store.kl(run), first, last, start) for run in runs[student]]
+        n = min(c[2] for c in changes)
+        if len(changes) > 1:
+            est, se, df = seed_level([c[0] for c in changes])
+        else:
+            est, se, df = changes[0][0], changes[0][1], math.inf
+        ours = (f"{n} position bins; per seed " + ", ".join(f"{c[0]:.3g}" for c in changes)) if n else \
+            "no diagnostic tokens there"
+        out.append(Result(claim, f"{student}: {runs[student][0].rsplit('-s', 1)[0]}, {where}, step {last} - step "
+                          f"{first}", paper, "diagnostic KL change per token (nats)", est, se, df, 0.0, direction,
+                          ours, f"{len(changes)} seeds"))
     return out
 
 
 def claim_seqkd_prefix(study: Study, store: Store) -> list[Result]:
-    """Finding 4.2: prefix SeqKD's dev accuracy at its dev-chosen step is not above the base model's by more
-    than NO_GAIN_TOL points."""
+    """Finding 4.2: prefix SeqKD declines, or at most slows the decline: its dev accuracy at its last saved step is
+    not above the base model's by more than NO_GAIN_TOL points (no dev-chosen step: no selection)."""
     out = []
     dev = study.dev
     for run, spec in seqkd_prefix_runs(study.config).items():
-        step = store.chosen(run)
-        est, lo, hi, ours = acc_diff(store, Point(run, step, "curve"), study.base(spec.student), [dev])
-        out.append(Result("Finding 4.2", f"{run} (lr {spec.lr:.0e}, step {step}) - base, {dev}",
+        last = max(store.steps(run))
+        est, se, df, ours, seeds = acc_diff(store, (Point(run, last, "curve"),), study.base(spec.student), [dev])
+        out.append(Result("Finding 4.2", f"{run} (lr {spec.lr:.0e}) at its last step {last} - base, {dev}",
                           "prefix SeqKD does not improve over its start (it harms or slows the decrease)",
-                          "accuracy difference (points)", est, lo, hi, NO_GAIN_TOL, "below", ours))
+                          "accuracy difference (points)", est, se, df, NO_GAIN_TOL, "below", ours, seeds))
     return out
 
 
@@ -436,11 +570,12 @@ def claim_lr(study: Study, store: Store) -> list[Result]:
         if run == ref or spec.lr > specs[ref].lr:
             continue
         p_low = paper[["mmlu_pro", "gpqa"]].iloc[i].mean() if i < len(paper) else float("nan")
-        est, lo, hi, ours = acc_diff(store, Point(run, match[run]["step"]), Point(ref, match[ref]["step"]), benches)
+        est, se, df, ours, seeds = acc_diff(store, (Point(run, match[run]["step"]),),
+                                            (Point(ref, match[ref]["step"]),), benches)
         out.append(Result("Finding 5", f"lr {spec.lr:.0e} (step {match[run]['step']}) - lr {specs[ref].lr:.0e} "
                           f"(step {match[ref]['step']}), OOD macro", "a lower lr does not improve OOD at matched dev "
                           f"accuracy; paper {_fmt(p_low - paper_ref)} points", "macro accuracy difference (points)",
-                          est, lo, hi, NO_GAIN_TOL, "below", ours))
+                          est, se, df, NO_GAIN_TOL, "below", ours, seeds))
     return out
 
 
@@ -454,7 +589,8 @@ def gkd_lr(study: Study, store: Store) -> float:
 def claim_gkd(study: Study, store: Store) -> list[Result]:
     """Sec. 5.3 at the chosen GKD lr, on dev accuracy averaged over every saved checkpoint ("consistent",
     "stable"): (i) on-policy reverse KL beats the other three; (ii) on-policy forward KL beats base but is
-    below on-policy reverse KL; (iii) off-policy forward KL is below base."""
+    below on-policy reverse KL; (iii) off-policy reverse KL gives only mild gains (above base) and off-policy
+    forward KL is below base."""
     dev = study.dev
     lr = gkd_lr(study, store)
     grid = {(lam, beta): run for (lam, beta, run_lr), run in study.gkd().items() if run_lr == lr}
@@ -466,9 +602,9 @@ def claim_gkd(study: Study, store: Store) -> list[Result]:
 
     def row(claim: str, a: pd.Series, b: pd.Series, subject: str, paper: str, direction: str) -> Result:
         va, vb = aligned(a, b)
-        est, lo, hi = macro_ci([100 * (va - vb)])
+        est, se, df = macro_seed_question([100 * va[None, :]], [100 * vb[None, :]])
         return Result(claim, f"{subject} (lr {lr:.0e}), {dev}", paper, "curve-mean accuracy difference (points)",
-                      est, lo, hi, 0.0, direction, f"{100 * va.mean():.1f} vs {100 * vb.mean():.1f}")
+                      est, se, df, 0.0, direction, f"{100 * va.mean():.1f} vs {100 * vb.mean():.1f}", "1 vs 1")
 
     out = [row("5.3 (i)", mean[(1, 1)], mean[k], f"{names[(1, 1)]} - {names[k]}",
                "on-policy reverse KL is the strongest GKD setting", "above") for k in ((1, 0), (0, 1), (0, 0))]
@@ -476,6 +612,8 @@ def claim_gkd(study: Study, store: Store) -> list[Result]:
                    "above"))
     out.append(row("5.3 (ii)", mean[(1, 0)], mean[(1, 1)], f"{names[(1, 0)]} - {names[(1, 1)]}",
                    "... but is below on-policy reverse KL", "below"))
+    out.append(row("5.3 (iii)", mean[(0, 1)], base, f"{names[(0, 1)]} - base", "off-policy reverse KL gives (only "
+                   "mild) gains over base", "above"))
     out.append(row("5.3 (iii)", mean[(0, 0)], base, f"{names[(0, 0)]} - base", "off-policy forward KL falls below "
                    "base", "below"))
     return out
@@ -490,19 +628,23 @@ def claim_windows(study: Study, store: Store) -> list[Result]:
     (prefix_method, prefix), windows = rows[1], rows[2:]
     out = []
     for method, run in windows:
-        est, lo, hi, ours = acc_diff(store, Point(prefix, step, "curve"), Point(run, step, "curve"), [study.dev])
+        est, se, df, ours, seeds = acc_diff(store, (Point(prefix, step, "curve"),), (Point(run, step, "curve"),),
+                                            [study.dev])
         pv = paper_at.get(prefix_method, np.nan) - paper_at.get(method, np.nan)
         out.append(Result("Table 3 ordering", f"{prefix_method} - {method} at step {step}, {study.dev}",
                           f"the prefix window is best among the windows; paper {_fmt(pv)} points at step 30",
-                          "accuracy difference (points)", est, lo, hi, 0.0, "above", ours))
+                          "accuracy difference (points)", est, se, df, 0.0, "above", ours, seeds))
     return out
 
 
 # claim -> (the preconditions it needs, the benchmarks it reads; "dev" = the dev benchmark)
 CLAIM_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "4.2 in-domain": (("P2", "P3"), tuple(HARD_IN_DOMAIN)),
+    "4.2 MATH500": (("P2", "P3"), ("math500",)),
+    "4.2 approaches": (("P2", "P3"), tuple(IN_DOMAIN)),
     "4.2 beats base": (("P2", "P3"), tuple(IN_DOMAIN)),
     "4.2 out-of-domain": (("P2", "P3"), tuple(OUT_OF_DOMAIN)),
+    "4.2 OPD vs SeqKD OOD": (("P2", "P3"), tuple(OUT_OF_DOMAIN)),
     "4.2 scheduling": (("P2", "P3"), tuple(IN_DOMAIN + OUT_OF_DOMAIN)),
     "Finding 1 (early)": (("P2", "P3"), ("dev",)),
     "Finding 1 (late)": (("P2", "P3"), ("dev",)),
@@ -520,8 +662,9 @@ CLAIM_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 def gate(results: list[Result], pre: list[preconditions.Precondition], teacher: dict[str, float],
          chance: dict[str, float], dev: str) -> list[Result]:
     """Mark "not testable" (with the reason) every comparison whose claim needs a precondition that is not met,
-    or reads a benchmark on which the teacher is within CHANCE_MARGIN of chance. Preconditions "not measured"
-    (the paper world) do not gate."""
+    or reads a benchmark on which the teacher is within CHANCE_MARGIN of chance; then set each claim's intervals at
+    the family-wise level over its testable comparisons. Preconditions "not measured" (the paper world) do not
+    gate."""
     failed = {p.key: p.name for p in pre if p.status == preconditions.NOT_MET}
     out = []
     for r in results:
@@ -531,16 +674,18 @@ def gate(results: list[Result], pre: list[preconditions.Precondition], teacher: 
             if b in teacher and teacher[b] <= chance.get(b, 0.0) + CHANCE_MARGIN:
                 reasons.append(f"the teacher is at chance on {b} ({teacher[b]:.2f})")
         out.append(dataclasses.replace(r, untestable="; ".join(reasons)) if reasons else r)
-    return out
+    return simultaneous(out)
 
 
-CLAIMS = [claim_in_domain, claim_beats_base, claim_out_of_domain, claim_schedule, claim_finding1, claim_tail_kl,
-          claim_seqkd_prefix, claim_lr, claim_gkd, claim_windows]
+CLAIMS = [claim_in_domain, claim_in_domain_math, claim_approaches, claim_beats_base, claim_out_of_domain,
+          claim_opd_vs_seqkd_ood, claim_schedule, claim_finding1, claim_tail_kl, claim_seqkd_prefix, claim_lr,
+          claim_gkd, claim_windows]
 
 
 def evaluate(config: dict[str, Any], store: Store) -> list[Result]:
+    """Every claim's comparisons, each claim's intervals at the family-wise level ALPHA."""
     study = Study(config)
-    return [r for claim in CLAIMS for r in claim(study, store)]
+    return simultaneous([r for claim in CLAIMS for r in claim(study, store)])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -567,10 +712,12 @@ def suite_points(config: dict[str, Any], chosen: dict[str, int], match: dict[str
     """(run, step) of every full-suite evaluation the claims read."""
     study = Study(config)
     points = []
+    short = config["training"]["seqkd"]["short_steps"]
     for student in study.students:
         m = study.main(student)
-        points += [(tables.base_run(student), 0), (m["opd"], study.save_every)]
-        points += [(run, chosen[run]) for key, run in m.items() if key != "seqkd"]
+        points += [(tables.base_run(student), 0)] + [(run, study.save_every) for run in m["opd"]]
+        points += [(run, short) for run in m["seqkd"]]
+        points += [(run, chosen[run]) for runs in m.values() for run in runs]
     points += [(tables.base_run(s.student), 0) for s in seqkd_prefix_runs(config).values()]
     points.append((tables.base_run(config["experiments"]["gkd"]["student"]), 0))
     points += [(run, m["step"]) for run, m in match.items()]
@@ -586,7 +733,7 @@ def inputs(config: dict[str, Any], chosen: dict[str, int], match: dict[str, dict
         files += [tables.curve_path(run), f"results/eval/{run}/curve"]
     files += [tables.chosen_path(run) for run in chosen_runs(config)]
     files += [tables.metrics_path(n) for s in config["experiments"]["main"]["students"] for n in main_runs(config, s)]
-    files += [tables.kl_path(run) for run in tables.kl_prefix_runs(config, runs).values()]
+    files += [tables.kl_path(run) for arm_runs in tables.kl_prefix_arms(config, runs).values() for run in arm_runs]
     files.append(tables.LR_MATCH)
     files += preconditions.inputs(config)
     return list(dict.fromkeys(files))
@@ -618,12 +765,16 @@ def summary(results: list[Result]) -> pd.DataFrame:
 def to_markdown(results: list[Result], config: dict[str, Any],
                 pre: list[preconditions.Precondition] | None = None) -> str:
     lines = ["# Findings: the paper's claims checked on this run", "",
-             f"World: `{config['world']}`. Each row is one comparison fixed in `src/prefix_opd/findings.py`. CI: 95% "
-             f"percentile bootstrap over questions ({N_BOOT} resamples; paired across the compared checkpoints, "
-             "stratified by benchmark for macro averages; KL rows resample position bins). Verdict: **holds** when "
-             "the CI lies wholly on the claimed side of the threshold, **does not hold** when wholly on the other "
-             "side, *inconclusive* when it straddles. Accuracies in percentage points; the dev-set (AIME-24 role) "
-             "comparisons at dev-chosen checkpoints share the paper's selection bias.", ""]
+             f"World: `{config['world']}`; training seeds of the replicated runs: {config.get('seeds', [0])}. Each row "
+             "is one comparison fixed in `src/prefix_opd/findings.py`. Interval: Student t over training seeds and "
+             "questions (a seed term per arm, a paired question term per benchmark, macro averages weigh benchmarks "
+             "equally; Welch-Satterthwaite df; one seed per arm: questions only, normal quantile); KL rows: seed-level "
+             "t interval, or with one seed a bootstrap over position bins. Each claim's comparisons hold a family-wise "
+             f"level of {1 - ALPHA:.0%} (Bonferroni: m testable comparisons, each at {1 - ALPHA:.0%}/m; the `level` "
+             "column). Verdict: **holds** when the interval lies wholly on the claimed side of the threshold, **does "
+             "not hold** when wholly on the other side, *inconclusive* when it straddles. Accuracies in percentage "
+             f"points. Checkpoints chosen on the dev set ({config['dev_benchmark']}) are compared on the other "
+             "benchmarks only; comparisons on the dev set use fixed steps of the dev curves.", ""]
     if pre:
         lines += ["## Preconditions", "", "What the world must show before the claims below test anything "
                   "(`src/prefix_opd/preconditions.py`).", "", "| | precondition | required | measured | status |",
@@ -635,13 +786,15 @@ def to_markdown(results: list[Result], config: dict[str, Any],
     for _, r in summary(results).iterrows():
         lines.append(f"| {r['claim']} | {r['comparisons']} | {r['holds']} | {r['not_testable']} | "
                      f"{_verdict_md(r['verdict'])} |")
-    lines += ["", "## Comparisons", "", "| claim | comparison | paper says | our numbers | statistic: estimate "
-              "[95% CI] | claimed | verdict |", "|---|---|---|---|---|---|---|"]
+    lines += ["", "## Comparisons", "", "| claim | comparison | paper says | our numbers | seeds | statistic: "
+              "estimate [interval] | level | claimed | verdict |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         sign = ">" if r.direction == "above" else "<"
         verdict_md = _verdict_md(r.verdict) + (f" ({r.untestable})" if r.untestable else "")
-        lines.append(f"| {r.claim} | {r.subject} | {r.paper} | {r.ours} | {r.statistic}: {_num(r.estimate)} "
-                     f"[{_num(r.lo)}, {_num(r.hi)}] | {sign} {_num(r.threshold)} | {verdict_md} |")
+        level = "exact" if r.se == 0 else f"{1 - r.alpha:.1%}"
+        lines.append(f"| {r.claim} | {r.subject} | {r.paper} | {r.ours} | {r.seeds} | {r.statistic}: "
+                     f"{_num(r.estimate)} [{_num(r.lo)}, {_num(r.hi)}] | {level} | {sign} {_num(r.threshold)} | "
+                     f"{verdict_md} |")
     return "\n".join(lines) + "\n"
 
 

@@ -34,40 +34,63 @@ def t_quantile(p: float, df: float) -> float:
     return (lo + hi) / 2
 
 
-def seed_question_ci(a_SQ: np.ndarray, b_SQ: np.ndarray | None = None, alpha: float = 0.05
-                     ) -> tuple[float, float, float]:
-    """Estimate and ``1 - alpha`` interval of ``mean(a) - mean(b)`` (or of ``mean(a)``) over training seeds and
-    questions, every source of variance included.
+def macro_seed_question(a: list[np.ndarray], b: list[np.ndarray] | None = None) -> tuple[float, float, float]:
+    """Estimate, standard error and degrees of freedom of ``macro(a) - macro(b)`` (or of ``macro(a)``): the mean
+    over strata (benchmarks) of each stratum's mean over training seeds and questions, every source of
+    variance included.
 
-    ``a_SQ`` / ``b_SQ`` hold per-question scores of each seed's run (rows: seeds, columns: questions); both
-    arms are scored on the same questions in the same order (paired on questions; seeds are independent
-    runs). The variance is that of a two-level design: seeds, then questions,
+    ``a[k]`` / ``b[k]`` hold per-question scores of stratum ``k`` for each seed's run (rows: seeds, columns:
+    questions); both arms are scored on the same questions in the same order (paired on questions; seeds are
+    independent runs, and every stratum of one seed comes from the same run). The variance is that of a
+    two-level design, seeds then questions, with K strata:
 
-        Var = s2_seed(a) / S_a + s2_seed(b) / S_b + s2_question(d) / Q,
+        Var = s2_seed(a) / S_a + s2_seed(b) / S_b + sum_k s2_question_k(d) / (K^2 Q_k),
 
-    with ``s2_seed`` the between-seed variance of each arm's per-seed means and ``s2_question`` that of the
-    per-question paired difference of seed-averaged scores; the interval is ``d +- t * sqrt(Var)`` with
-    Welch-Satterthwaite degrees of freedom (few seeds: a percentile bootstrap over 3 seeds covers only
-    ~85% of the time, this interval ~95%; ``tests/test_intervals.py`` measures both). With one seed per arm
-    the seed term cannot be estimated and the interval is the question-level one (normal quantile).
-    """
-    a = np.atleast_2d(np.asarray(a_SQ, dtype=float))
-    b = None if b_SQ is None else np.atleast_2d(np.asarray(b_SQ, dtype=float))
-    if a.size == 0 or (b is not None and (b.size == 0 or b.shape[1] != a.shape[1])):
-        raise ValueError(f"seed_question_ci needs non-empty arms over the same questions, got {a.shape} and "
-                         f"{None if b is None else b.shape}")
+    ``s2_seed`` the between-seed variance of each arm's per-seed macro means, ``s2_question_k`` that of the
+    per-question paired difference of seed-averaged scores in stratum k. Degrees of freedom: Welch-Satterthwaite
+    (few seeds: a percentile bootstrap over 3 seeds covers only ~85% of the time, ``d +- t * se`` ~95%;
+    ``tests/test_intervals.py`` measures both). With one seed per arm the seed term cannot be estimated: the
+    question-level error with a normal quantile (df = inf)."""
+    a = [np.atleast_2d(np.asarray(x, dtype=float)) for x in a]
+    b = None if b is None else [np.atleast_2d(np.asarray(x, dtype=float)) for x in b]
+    if not a or any(x.size == 0 for x in a) or (b is not None and (
+            len(b) != len(a) or any(y.size == 0 or y.shape[1] != x.shape[1] for x, y in zip(a, b, strict=True)))):
+        raise ValueError("macro_seed_question needs non-empty arms over the same questions, got "
+                         f"{[x.shape for x in a]} and {None if b is None else [y.shape for y in b]}")
+    k = len(a)
     arms = [a] if b is None else [a, b]
-    d_Q = a.mean(axis=0) - (0.0 if b is None else b.mean(axis=0))
-    est = float(d_Q.mean())
-    q = d_Q.size
-    v_question = float(d_Q.var(ddof=1)) / q if q > 1 else 0.0
-    seed_terms = [(float(x.mean(axis=1).var(ddof=1)) / x.shape[0], x.shape[0] - 1) for x in arms if x.shape[0] > 1]
+    d_Q = [x.mean(axis=0) - (0.0 if b is None else b[i].mean(axis=0)) for i, x in enumerate(a)]
+    est = float(np.mean([d.mean() for d in d_Q]))
+    q_terms = [(float(d.var(ddof=1)) / (k * k * d.size), d.size - 1) for d in d_Q if d.size > 1]
+    v_question = sum(v for v, _ in q_terms)
+    seed_terms = []
+    for arm in arms:
+        means = np.mean([x.mean(axis=1) for x in arm], axis=0)  # per-seed macro means
+        if means.size > 1:
+            seed_terms.append((float(means.var(ddof=1)) / means.size, means.size - 1))
     v_seed = sum(v for v, _ in seed_terms)
     var = v_seed + v_question
     if var == 0.0:
-        return est, est, est
-    df = 1e7  # no seed spread to estimate: the normal quantile
+        return est, 0.0, math.inf
+    df = math.inf
     if len(seed_terms) == len(arms) and v_seed > 0:
-        df = var ** 2 / (sum(v ** 2 / dof for v, dof in seed_terms) + v_question ** 2 / max(1, q - 1))
-    half = t_quantile(1 - alpha / 2, df) * math.sqrt(var)
-    return est, est - half, est + half
+        df = var ** 2 / sum(v ** 2 / max(1, dof) for v, dof in seed_terms + q_terms)
+    return est, math.sqrt(var), df
+
+
+def interval(est: float, se: float, df: float, alpha: float = 0.05) -> tuple[float, float]:
+    """The two-sided ``1 - alpha`` interval ``est +- t_{1 - alpha/2, df} * se`` (df = inf: the normal quantile)."""
+    if not (math.isfinite(est) and math.isfinite(se)):
+        return float("nan"), float("nan")
+    if se == 0.0:
+        return est, est
+    half = t_quantile(1 - alpha / 2, min(df, 1e7)) * se
+    return est - half, est + half
+
+
+def seed_question_ci(a_SQ: np.ndarray, b_SQ: np.ndarray | None = None, alpha: float = 0.05
+                     ) -> tuple[float, float, float]:
+    """Estimate and ``1 - alpha`` interval of ``mean(a) - mean(b)`` (or of ``mean(a)``) over training seeds and
+    questions: ``macro_seed_question`` with one stratum (rows of ``a_SQ`` / ``b_SQ``: seeds; columns: questions)."""
+    est, se, df = macro_seed_question([a_SQ], None if b_SQ is None else [b_SQ])
+    return (est, *interval(est, se, df, alpha))

@@ -1,7 +1,10 @@
 """Training runs derived from config: one run = one (student, method, hyper-parameters) tuple.
 
 `expand_runs(config)` turns the `experiments` section into `RunSpec`s with stable names that are
-path segments (`results/runs/<name>/`). A run's `settings()` is everything its training depends
+path segments (`results/runs/<name>/`). The runs Tables 1-2 and the main claims compare
+(`experiments.main`) are replicated once per training seed of `seeds`; every run name ends in its
+training seed (`small-opd-s0`), and the runs of one arm differ only in that seed. The ablations train
+at the first seed. A run's `settings()` is everything its training depends
 on; the workflow writes it to `results/runs/<name>/run.yaml`, so a run retrains exactly when its
 own settings change.
 """
@@ -36,6 +39,12 @@ class RunSpec:
     gkd_lambda: int | None = None  # 1 on-policy samples, 0 dataset responses
     gkd_beta: int | None = None  # 1 reverse KL, 0 forward KL
     training: dict[str, Any] = field(default_factory=dict)  # shared settings (l_max, batch, ...)
+    seed: int = 0  # training seed: sampling, data order (the world's seed is config `seed`)
+
+    @property
+    def arm(self) -> str:
+        """The run's name without its seed: what the seeds of one arm share."""
+        return self.name.removesuffix(f"-s{self.seed}")
 
     def settings(self, config: dict[str, Any]) -> dict[str, Any]:
         """Everything the training job needs, as plain data (written to run.yaml)."""
@@ -43,8 +52,18 @@ class RunSpec:
         out["window"] = list(self.window) if self.window else None
         out["student_path"] = config["models"]["students"][self.student]
         out["teacher_path"] = config["models"]["teacher"]
-        out["seed"] = config["seed"]
+        out["world_seed"] = config["seed"]
         return out
+
+
+def training_seed(settings: dict[str, Any]) -> int:
+    """The one integer every random draw of a training job derives from: the world's seed and the run's."""
+    return int(settings["world_seed"]) * 1_000 + int(settings["seed"])
+
+
+def seeds(config: dict[str, Any]) -> list[int]:
+    """The training seeds of the replicated runs (`seeds`; the first one also trains the ablations)."""
+    return [int(s) for s in config.get("seeds", [0])]
 
 
 def _by_name(runs: list[RunSpec], key: str) -> dict[str, RunSpec]:
@@ -67,33 +86,51 @@ def _training(config: dict[str, Any]) -> dict[str, Any]:
     return {k: config["training"][k] for k in keys}
 
 
+def run_name(arm: str, seed: int) -> str:
+    return f"{arm}-s{seed}"
+
+
 def _opd(config: dict, student: str, method: str, suffix: str, lr: float | None = None, steps: int | None = None,
-         **kw) -> RunSpec:
+         seed: int | None = None, **kw) -> RunSpec:
     t = config["training"]
     lr = t["lr"] if lr is None else lr
-    name = f"{student}-{method}{suffix}" + ("" if lr == t["lr"] else f"-lr{lr_tag(lr)}")
-    return RunSpec(name=name, student=student, method=method, lr=lr, steps=steps or t["steps"],
-                   save_every=t["save_every"], training=_training(config), **kw)
+    seed = seeds(config)[0] if seed is None else seed
+    arm = f"{student}-{method}{suffix}" + ("" if lr == t["lr"] else f"-lr{lr_tag(lr)}")
+    return RunSpec(name=run_name(arm, seed), student=student, method=method, lr=lr, steps=steps or t["steps"],
+                   save_every=t["save_every"], training=_training(config), seed=seed, **kw)
 
 
-def _seqkd(config: dict, student: str, l_train: int | None = None, lr: float | None = None) -> RunSpec:
+def _seqkd(config: dict, student: str, l_train: int | None = None, lr: float | None = None,
+           seed: int | None = None) -> RunSpec:
     s = config["training"]["seqkd"]
     lr = s["lr"] if lr is None else lr
+    seed = seeds(config)[0] if seed is None else seed
     method = "seqkd" if l_train is None else "seqkd_prefix"
     suffix = "" if l_train is None else str(l_train)
-    name = f"{student}-{method}{suffix}" + ("" if lr == s["lr"] else f"-lr{lr_tag(lr)}")
+    arm = f"{student}-{method}{suffix}" + ("" if lr == s["lr"] else f"-lr{lr_tag(lr)}")
     training = _training(config) | {"batch_prompts": s["batch"], "samples_per_prompt": 1}
-    return RunSpec(name=name, student=student, method=method, lr=lr, steps=s["steps"],
-                   save_every=s["save_every"], l_train=l_train, training=training)
+    return RunSpec(name=run_name(arm, seed), student=student, method=method, lr=lr, steps=s["steps"],
+                   save_every=s["save_every"], l_train=l_train, training=training, seed=seed)
 
 
-def main_runs(config: dict, student: str) -> dict[str, RunSpec]:
-    """Tables 1-2 for one student: full OPD, SeqKD, prefix OPD at each length, scheduled prefix."""
+def main_runs(config: dict, student: str, seed: int | None = None) -> dict[str, RunSpec]:
+    """Tables 1-2 for one student: full OPD, SeqKD, prefix OPD at each length, scheduled prefix; at every
+    training seed, or at `seed` alone."""
     main = config["experiments"]["main"]
-    runs = [_opd(config, student, "opd", ""), _seqkd(config, student)]
-    runs += [_opd(config, student, "opd_prefix", str(n), l_train=n) for n in main["prefix_lengths"]]
-    runs.append(_opd(config, student, "opd_schedule", "", schedule=dict(main["schedule"])))
+    runs = []
+    for s in seeds(config) if seed is None else [seed]:
+        runs += [_opd(config, student, "opd", "", seed=s), _seqkd(config, student, seed=s)]
+        runs += [_opd(config, student, "opd_prefix", str(n), l_train=n, seed=s) for n in main["prefix_lengths"]]
+        runs.append(_opd(config, student, "opd_schedule", "", schedule=dict(main["schedule"]), seed=s))
     return _by_name(runs, "experiments.main")
+
+
+def arms(runs: dict[str, RunSpec]) -> dict[str, list[str]]:
+    """Run names grouped by arm (the seeds of one arm), in the order of `runs`."""
+    out: dict[str, list[str]] = {}
+    for r in runs.values():
+        out.setdefault(r.arm, []).append(r.name)
+    return out
 
 
 def window_runs(config: dict) -> dict[str, RunSpec]:
@@ -121,12 +158,13 @@ def gkd_runs(config: dict) -> dict[str, RunSpec]:
     for lam in g["lambdas"]:
         for beta in g["betas"]:
             for lr in g["lrs"]:
-                name = f"{g['student']}-gkd{g['prefix']}-lam{lam}-beta{beta}-lr{lr_tag(lr)}"
+                name = run_name(f"{g['student']}-gkd{g['prefix']}-lam{lam}-beta{beta}-lr{lr_tag(lr)}",
+                                seeds(config)[0])
                 training = _training(config) | {"samples_per_prompt": 1,
                                                 "batch_prompts": t["batch_prompts"] * t["samples_per_prompt"]}
                 runs.append(RunSpec(name=name, student=g["student"], method="gkd", lr=lr, steps=t["steps"],
                                     save_every=t["save_every"], l_train=g["prefix"], gkd_lambda=lam,
-                                    gkd_beta=beta, training=training))
+                                    gkd_beta=beta, training=training, seed=seeds(config)[0]))
     return _by_name(runs, "experiments.gkd.lrs")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from .runs import RunSpec, expand_runs, gkd_runs, lr_sweep_runs, main_runs, seqkd_prefix_runs, window_runs
+from .runs import RunSpec, arms, expand_runs, gkd_runs, lr_sweep_runs, main_runs, seeds, seqkd_prefix_runs, window_runs
 
 PAPER_DIR = Path(__file__).resolve().parents[2] / "config" / "paper_reference"
 BENCH_COLUMNS = ["math500", "aime24", "aime25", "gpqa", "mmlu_pro"]
@@ -24,7 +24,7 @@ CHOSEN = -1  # step placeholder: the dev-chosen checkpoint
 @dataclass(frozen=True)
 class Row:
     method: str  # the paper's row name (reference_results.csv)
-    run: str
+    runs: tuple[str, ...]  # one run per training seed (the base model: one)
     step: int  # CHOSEN or a fixed step (0 for the base model)
     budget: str  # none / limited / sufficient
 
@@ -48,15 +48,16 @@ def base_run(student: str) -> str:
 def main_rows(config: dict[str, Any], student: str) -> list[Row]:
     """Tables 1-2: base, the two limited-budget baselines, prefix OPD, and the sufficient-budget runs."""
     runs = main_runs(config, student)
-    by_method = {r.method: r for r in runs.values() if r.method != "opd_prefix"}
-    rows = [Row("base", base_run(student), 0, "none"),
-            Row(f"opd_{config['training']['save_every']}_steps", by_method["opd"].name,
+    replicas = [(runs[names[0]], tuple(names)) for names in arms(runs).values()]
+    by_method = {r.method: names for r, names in replicas if r.method != "opd_prefix"}
+    rows = [Row("base", (base_run(student),), 0, "none"),
+            Row(f"opd_{config['training']['save_every']}_steps", by_method["opd"],
                 config["training"]["save_every"], "limited"),
-            Row(f"seqkd_{config['training']['seqkd']['short_steps']}_steps", by_method["seqkd"].name,
+            Row(f"seqkd_{config['training']['seqkd']['short_steps']}_steps", by_method["seqkd"],
                 config["training"]["seqkd"]["short_steps"], "limited")]
-    rows += [Row(f"opd_prefix_{paper_length(config, r.l_train)}", r.name, CHOSEN, "limited")
-             for r in runs.values() if r.method == "opd_prefix"]
-    rows += [Row(m, by_method[m].name, CHOSEN, "sufficient") for m in ("opd", "seqkd", "opd_schedule")]
+    rows += [Row(f"opd_prefix_{paper_length(config, r.l_train)}", names, CHOSEN, "limited")
+             for r, names in replicas if r.method == "opd_prefix"]
+    rows += [Row(m, by_method[m], CHOSEN, "sufficient") for m in ("opd", "seqkd", "opd_schedule")]
     return rows
 
 
@@ -64,7 +65,7 @@ def fig7_runs(config: dict[str, Any], runs: dict[str, RunSpec]) -> list[str]:
     """Fig. 7: prefix SeqKD runs and the prefix-OPD run at the same length, all on math500 too."""
     sp = config["experiments"]["seqkd_prefix"]
     names = list(seqkd_prefix_runs(config))
-    overlay = [r.name for r in main_runs(config, sp["student"]).values()
+    overlay = [r.name for r in main_runs(config, sp["student"], seeds(config)[0]).values()
                if r.method == "opd_prefix" and r.l_train == sp["prefix"]]
     return names + overlay
 
@@ -79,8 +80,8 @@ def curve_runs(config: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def resolve_step(row: Row, chosen: dict[str, int]) -> int:
-    return chosen[row.run] if row.step == CHOSEN else row.step
+def resolve_step(row: Row, run: str, chosen: dict[str, int]) -> int:
+    return chosen[run] if row.step == CHOSEN else row.step
 
 
 def cost_at(metrics_csv: str | None, step: int) -> tuple[float, float]:
@@ -95,18 +96,28 @@ def cost_at(metrics_csv: str | None, step: int) -> tuple[float, float]:
 
 
 def main_table(rows: list[Row], chosen: dict[str, int], student_name: str, table: int) -> pd.DataFrame:
-    """Accuracy (%) per benchmark plus cumulative FLOPs and hours for each row."""
+    """Accuracy (%) per benchmark plus cumulative FLOPs and hours for each row: the mean over the row's training
+    seeds, with the seeds' standard deviation in `<benchmark>_sd` (NaN with one seed); `step` lists each seed's
+    step ("30/40/60")."""
     out = []
     for row in rows:
-        step = resolve_step(row, chosen)
-        summary = pd.read_csv(suite_summary_path(row.run, step)).set_index("benchmark")
-        metrics = None if row.step == 0 and row.method == "base" else f"results/runs/{row.run}/metrics.csv"
-        flops, hours = cost_at(metrics, step)
+        per_seed = []
+        for run in row.runs:
+            step = resolve_step(row, run, chosen)
+            summary = pd.read_csv(suite_summary_path(run, step)).set_index("benchmark")
+            metrics = None if row.method == "base" else metrics_path(run)
+            flops, hours = cost_at(metrics, step)
+            rec = {b: 100 * float(summary.loc[b, "mean_at_k"]) if b in summary.index else float("nan")
+                   for b in BENCH_COLUMNS}
+            per_seed.append(rec | {"flops": flops, "hours": hours, "step": step})
+        seeds_frame = pd.DataFrame(per_seed)
         rec = {"table": table, "student": student_name, "method": row.method, "budget": row.budget,
-               "run": row.run, "step": step}
+               "runs": " ".join(row.runs), "seeds": len(row.runs),
+               "step": "/".join(str(s) for s in seeds_frame["step"])}
         for b in BENCH_COLUMNS:
-            rec[b] = 100 * float(summary.loc[b, "mean_at_k"]) if b in summary.index else float("nan")
-        rec |= {"flops": flops, "hours": hours}
+            rec[b] = float(seeds_frame[b].mean())
+            rec[f"{b}_sd"] = float(seeds_frame[b].std(ddof=1)) if len(row.runs) > 1 else float("nan")
+        rec |= {"flops": float(seeds_frame["flops"].mean()), "hours": float(seeds_frame["hours"].mean())}
         out.append(rec)
     return pd.DataFrame(out)
 
@@ -137,16 +148,18 @@ def to_markdown(ours: pd.DataFrame, paper: pd.DataFrame | None, title: str) -> s
     with the paper's number in brackets beside each."""
     limited = ours["budget"] == "limited"
     marks = {b: dict(zip(ours.index[limited], mark_best(ours.loc[limited, b]), strict=True)) for b in BENCH_COLUMNS}
-    head = "| method | step | " + " | ".join(BENCH_COLUMNS) + " | FLOPs | hours |"
-    lines = [f"### {title}", "", "Accuracy in % (ours) [paper]; **best** and <u>second</u> among limited budgets. "
-             "FLOPs: training compute up to the step, counting each rollout's supervised (response) tokens as "
-             "Appendix B does (the prompt-inclusive figure is `flops_with_prompt_cum` in the run's metrics.csv).",
-             "", head, "|" + "---|" * (len(BENCH_COLUMNS) + 4)]
+    head = "| method | seeds | step | " + " | ".join(BENCH_COLUMNS) + " | FLOPs | hours |"
+    lines = [f"### {title}", "", "Accuracy in % (ours, mean ± standard deviation over training seeds) [paper]; "
+             "**best** and <u>second</u> among limited budgets (by the mean). Step: each seed's checkpoint. "
+             "FLOPs and hours: seed means of the training compute up to the step, counting each rollout's supervised "
+             "(response) tokens as Appendix B does (the prompt-inclusive figure is `flops_with_prompt_cum` in the "
+             "run's metrics.csv).",
+             "", head, "|" + "---|" * (len(BENCH_COLUMNS) + 5)]
     ref = paper.set_index("method") if paper is not None else None
     for i, r in ours.iterrows():
         cells = []
         for b in BENCH_COLUMNS:
-            v = f"{r[b]:.1f}"
+            v = f"{r[b]:.1f}" + (f" ± {r[f'{b}_sd']:.1f}" if pd.notna(r.get(f"{b}_sd")) else "")
             mark = marks[b].get(i, "")
             v = f"**{v}**" if mark == "best" else f"<u>{v}</u>" if mark == "second" else v
             if ref is not None and r["method"] in ref.index and pd.notna(ref.loc[r["method"], b]):
@@ -154,12 +167,12 @@ def to_markdown(ours: pd.DataFrame, paper: pd.DataFrame | None, title: str) -> s
             cells.append(v)
         flops = "-" if pd.isna(r["flops"]) else f"{r['flops']:.2e}"
         hours = "-" if pd.isna(r["hours"]) else f"{r['hours']:.4f}"
-        lines.append(f"| {r['method']} | {r['step']} | " + " | ".join(cells) + f" | {flops} | {hours} |")
+        lines.append(f"| {r['method']} | {r['seeds']} | {r['step']} | " + " | ".join(cells) + f" | {flops} | {hours} |")
     return "\n".join(lines) + "\n"
 
 
 def to_latex(ours: pd.DataFrame, caption: str) -> str:
-    cols = ["method", "step", *BENCH_COLUMNS, "flops", "hours"]
+    cols = ["method", "seeds", "step", *BENCH_COLUMNS, "flops", "hours"]
     frame = ours[cols].copy()
     return frame.to_latex(index=False, float_format="%.1f", caption=caption, na_rep="-")
 
@@ -218,29 +231,42 @@ def small_large(config: dict[str, Any]) -> tuple[str, str]:
     return students[0], students[-1]
 
 
-def prefix_run(config: dict[str, Any], runs: dict[str, RunSpec], student: str, length: int) -> str | None:
-    """The prefix-OPD run of `student` at prefix `length` and the default learning rate, if the study has one."""
+def prefix_arm(config: dict[str, Any], runs: dict[str, RunSpec], student: str, length: int) -> list[str]:
+    """The prefix-OPD runs of `student` at prefix `length` and the default learning rate, one per training seed
+    the study has (in seed order; empty when it has none)."""
     lr = config["training"]["lr"]
-    for r in runs.values():
-        if r.method == "opd_prefix" and r.student == student and r.l_train == length and r.lr == lr:
-            return r.name
-    return None
+    found = [r for r in runs.values()
+             if r.method == "opd_prefix" and r.student == student and r.l_train == length and r.lr == lr]
+    return [r.name for r in sorted(found, key=lambda r: seeds(config).index(r.seed))]
 
 
-def kl_prefix_runs(config: dict[str, Any], runs: dict[str, RunSpec]) -> dict[str, str]:
-    """Fig. 5 / Findings 2-3: per main student, its prefix-OPD run at experiments.windows.prefix, else at
+def prefix_run(config: dict[str, Any], runs: dict[str, RunSpec], student: str, length: int) -> str | None:
+    """The prefix-OPD run of `student` at prefix `length`, the default learning rate and the first training seed
+    (the one the ablations train at), if the study has one."""
+    first = [n for n in prefix_arm(config, runs, student, length) if runs[n].seed == seeds(config)[0]]
+    return first[0] if first else None
+
+
+def kl_prefix_arms(config: dict[str, Any], runs: dict[str, RunSpec]) -> dict[str, list[str]]:
+    """Findings 2-3: per main student, its prefix-OPD runs (every seed) at experiments.windows.prefix, else at
     experiments.lr_sweep.prefix (the paper's 1024 for both); students with neither are left out."""
     lengths = [config["experiments"]["windows"]["prefix"], config["experiments"]["lr_sweep"]["prefix"]]
     out = {}
     for student in config["experiments"]["main"]["students"]:
-        found = [r for r in (prefix_run(config, runs, student, n) for n in lengths) if r is not None]
+        found = [arm for arm in (prefix_arm(config, runs, student, n) for n in lengths) if arm]
         if found:
             out[student] = found[0]
     return out
 
 
+def kl_prefix_runs(config: dict[str, Any], runs: dict[str, RunSpec]) -> dict[str, str]:
+    """Fig. 5: the first-seed run of each student's `kl_prefix_arms`."""
+    return {student: arm[0] for student, arm in kl_prefix_arms(config, runs).items()}
+
+
 def full_opd_run(config: dict[str, Any], student: str) -> str:
-    return next(r.name for r in main_runs(config, student).values() if r.method == "opd")
+    """The full-OPD run of `student` at the first training seed."""
+    return next(r.name for r in main_runs(config, student, seeds(config)[0]).values() if r.method == "opd")
 
 
 def window_rows(config: dict[str, Any], runs: dict[str, RunSpec]) -> list[tuple[str, str]]:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from . import checkpointing, flops, losses
 from .data import read_jsonl
 from .models import Packed, encode_prompt, load_model, load_tokenizer, output_weight, response_hidden, stop_token_ids
-from .runs import ON_POLICY_METHODS
+from .runs import ON_POLICY_METHODS, training_seed
 from .sampling import Rollouts, Sampler, local_sampler
 from .schedules import l_train_at
 
@@ -118,7 +118,8 @@ class Trainer:
         self.tokenizer = load_tokenizer(settings["student_path"])
         self.pad_id = self.tokenizer.pad_token_id
         self.stop_ids = stop_token_ids(self.tokenizer)
-        torch.manual_seed(settings["seed"])
+        self.seed = training_seed(settings)
+        torch.manual_seed(self.seed)
         dtype = self.t["dtype"]
         self.student = load_model(settings["student_path"], dtype=dtype, device=device)
         self.student.train()
@@ -142,7 +143,7 @@ class Trainer:
     def batch_indices(self, step: int) -> list[int]:
         """The prompts of 0-based `step`: consecutive slices of a per-epoch seeded permutation."""
         b, n = self.t["batch_prompts"], len(self.records)
-        return [epoch_permutation(self.s["seed"], epoch, n)[pos]
+        return [epoch_permutation(self.seed, epoch, n)[pos]
                 for epoch, pos in (divmod(k, n) for k in range(step * b, step * b + b))]
 
     def offpolicy_responses(self, idx: list[int], limit: int | None) -> Rollouts:
@@ -158,7 +159,7 @@ class Trainer:
     def step(self, step: int) -> StepResult:
         method = self.s["method"]
         idx = self.batch_indices(step)
-        seed = self.s["seed"] * 7919 + step
+        seed = self.seed * 7919 + step
         n = self.t["samples_per_prompt"]
         if method in ("seqkd", "seqkd_prefix"):  # prefix SeqKD: the context is cut at L (App. C)
             rollouts = self.offpolicy_responses(idx, self.s["l_train"])
@@ -230,9 +231,10 @@ class Trainer:
     def diagnostic_kl(self, step: int) -> tuple[list[tuple[int, int, float, int]], float]:
         """Full-length rollouts of a few prompts, no gradient: KL by position beyond the prefix."""
         n = self.t["diagnostic_rollouts"]
-        rng = random.Random(self.s["seed"] * 31 + step)
+        rng = random.Random(self.seed * 31 + step)
         idx = rng.sample(range(len(self.records)), min(n, len(self.records)))
-        rollouts = self.sampler.sample([self.prompts[i] for i in idx], 1, self.t["l_max"], seed=10_000 + step)
+        rollouts = self.sampler.sample([self.prompts[i] for i in idx], 1, self.t["l_max"],
+                                     seed=self.seed * 7919 + 10_000 + step)
         packed = Packed.build(rollouts.prompt_ids, rollouts.response_ids, self.pad_id).to(self.device)
         logp_s = losses.chunked_token_logprobs(response_hidden(self.student, packed),
                                                output_weight(self.student), packed.targets_BT)

@@ -33,7 +33,7 @@ def main() -> None:
     cuda = torch.cuda.is_available()
     device, dtype = ("cuda", "bfloat16") if cuda else ("cpu", "float32")
     config = yaml.safe_load(open("config/config.yaml"))
-    settings = expand_runs(config)["large-opd"].settings(config)
+    settings = expand_runs(config)["large-opd-s0"].settings(config)
     settings["training"] |= {"dtype": dtype, "batch_prompts": args.batch}
     rollouts = args.batch * settings["training"]["samples_per_prompt"]
     report: dict = {"device": torch.cuda.get_device_name() if cuda else "cpu", "dtype": dtype,

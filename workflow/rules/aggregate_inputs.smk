@@ -7,10 +7,10 @@ def main_table_inputs(wildcards):
     """The suite summaries and metrics every row of Table 1 / 2 reads (chosen steps resolved)."""
     student = STUDENTS_BY_TABLE[int(wildcards.table)]
     rows = tables.main_rows(config, student)
-    chosen = {r.run: chosen_step(r.run) for r in rows if r.step == tables.CHOSEN}
+    chosen = {run: chosen_step(run) for r in rows if r.step == tables.CHOSEN for run in r.runs}
     return {
-        "summaries": [suite_summary(r.run, tables.resolve_step(r, chosen)) for r in rows],
-        "metrics": [f"results/runs/{r.run}/metrics.csv" for r in rows if r.method != "base"],
+        "summaries": [suite_summary(run, tables.resolve_step(r, run, chosen)) for r in rows for run in r.runs],
+        "metrics": [tables.metrics_path(run) for r in rows if r.method != "base" for run in r.runs],
         "chosen": [f"results/eval/{run}/chosen.json" for run in chosen],
     }
 

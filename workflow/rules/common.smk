@@ -102,14 +102,14 @@ def curve_runs_of_table(table):
 
 PROBE = config["experiments"]["probe"]
 CASE = config["experiments"]["case_study"]
-CASE_RUN = f"{CASE['student']}-opd_prefix{config['experiments']['windows']['prefix']}"
+CASE_RUN = tables.prefix_run(config, RUNS, CASE["student"], config["experiments"]["windows"]["prefix"])
 
 
 def case_study_inputs(wildcards):
     """The base student, the prefix-OPD run's checkpoints and its dev-chosen step (checkpoint resolved)."""
-    if CASE_RUN not in RUNS:
+    if CASE_RUN is None:
         raise ValueError(
-            f"experiments.case_study: run '{CASE_RUN}' (case_study.student + windows.prefix) is not in the "
+            f"experiments.case_study: no prefix-OPD run of student '{CASE['student']}' at windows.prefix in the "
             "study; add windows.prefix to experiments.main.prefix_lengths or set case_study.student to a "
             "student of experiments.main.students"
         )

@@ -26,6 +26,7 @@ from typing import Any
 
 from .. import flops
 from ..checkpointing import METRIC_COLUMNS
+from ..runs import training_seed
 from .verl_schedule import max_tokens_at, rollout_spec
 
 DATA_SOURCE = "prefix_opd"
@@ -57,7 +58,7 @@ def rl_row(record: dict[str, Any], index: int, split: str, step: int | None = No
 def train_rows(records: list[dict[str, Any]], settings: dict[str, Any]) -> list[dict[str, Any]]:
     """steps x batch_prompts rows in the native engine's order (prompts repeat across epochs)."""
     t = settings["training"]
-    order = native_order(len(records), int(t["batch_prompts"]), int(settings["steps"]), int(settings["seed"]))
+    order = native_order(len(records), int(t["batch_prompts"]), int(settings["steps"]), training_seed(settings))
     return [rl_row(records[i], i, "train", step) for step, i in order]
 
 

@@ -43,7 +43,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..runs import ConfigError
+from ..runs import ConfigError, training_seed
 
 UNSUPPORTED_METHODS: dict[str, str] = {
     "gkd": "prefix GKD needs the full-vocabulary forward/reverse KL, which is not among verl 0.9.1's distillation "
@@ -169,7 +169,7 @@ def override_dict(settings: dict[str, Any], train_parquet: str, val_parquet: str
         "data.prompt_key": "prompt",
         "data.max_prompt_length": int(max_prompt_length), "data.max_response_length": response_len,
         "data.train_batch_size": int(t["batch_prompts"]), "data.shuffle": False,
-        "data.filter_overlong_prompts": False, "data.truncation": "error", "data.seed": int(settings["seed"]),
+        "data.filter_overlong_prompts": False, "data.truncation": "error", "data.seed": training_seed(settings),
         # student
         "actor_rollout_ref.model.path": _local_path(settings["student_path"]),
         "actor_rollout_ref.actor.optim.lr": float(settings["lr"]),
@@ -195,7 +195,7 @@ def override_dict(settings: dict[str, Any], train_parquet: str, val_parquet: str
         "actor_rollout_ref.rollout.temperature": 1.0, "actor_rollout_ref.rollout.top_p": 1.0,
         "actor_rollout_ref.rollout.top_k": -1, "actor_rollout_ref.rollout.calculate_log_probs": True,
         "actor_rollout_ref.rollout.tensor_model_parallel_size": 1, "actor_rollout_ref.rollout.dtype": dtype,
-        "actor_rollout_ref.rollout.seed": int(settings["seed"]),
+        "actor_rollout_ref.rollout.seed": training_seed(settings),
         "actor_rollout_ref.rollout.agent.default_agent_loop": "prefix_opd",
         "actor_rollout_ref.rollout.agent.agent_loop_config_path": agent_yaml,
         # no critic, no reference model, no task reward

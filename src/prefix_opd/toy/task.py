@@ -35,10 +35,12 @@ METHODS: dict[str, tuple[int, int]] = {"A": (1, 13), "B": (1, 37), "C": (1, 59),
 # tag -> method, a fixed table: tags 0-7 are the in-domain ones (each method twice), 8-11 are held out of
 # all distillation data (each method once); only the teacher has learned the whole table.
 METHOD_OF_TAG = "BDACCADB" + "DBCA"
-# the base students' habitual method per tag: never the right one (each letter moved one on)
-HABIT_OF_TAG = "".join("ABCD"[("ABCD".index(m) + 1) % 4] for m in METHOD_OF_TAG)
 IN_DOMAIN_TAGS = tuple(range(8))
 HELD_OUT_TAGS = tuple(range(8, 12))
+# the base students' habitual method per tag, never the right one: in-domain tags' letters moved one on, held-out
+# tags' two on, so that distillation undoing the in-domain habit does not also fix the held-out openings
+HABIT_OF_TAG = "".join("ABCD"[("ABCD".index(m) + (2 if tag in HELD_OUT_TAGS else 1)) % 4]
+                       for tag, m in enumerate(METHOD_OF_TAG))
 TAG_LETTERS = "abcdefghijkl"  # tag i is written as TAG_LETTERS[i]
 
 
