@@ -11,6 +11,9 @@ from prefix_opd.data import write_jsonl
 from prefix_opd.grading import grade_response
 from prefix_opd.models import encode_prompt
 from prefix_opd.toy.task import (
+    HABIT_OF_TAG,
+    HELD_OUT_TAGS,
+    IN_DOMAIN_TAGS,
     LINE,
     METHOD_OF_TAG,
     METHODS,
@@ -145,3 +148,15 @@ def test_clean_solutions_grade_correct_and_wrong_openings_or_noise_grade_wrong()
         noisy = render_solution(q, q.method, noisy_execution(q, q.method, 0.5, rng))
         noisy_right += grade_response(noisy, q.gold(), "math", 0).correct
     assert noisy_right / 60 < 0.2
+
+
+def test_habits_are_wrong_and_undoing_the_in_domain_habit_does_not_fix_a_held_out_opening():
+    """Distillation sees in-domain tags only: if it learns to move every habit one letter back, held-out openings
+    must stay wrong (their habit is two letters on), so out-of-domain rows measure forgetting, not that shift."""
+    letters = "ABCD"
+    for tag, (right, habit) in enumerate(zip(METHOD_OF_TAG, HABIT_OF_TAG, strict=True)):
+        assert habit != right
+        shift = (letters.index(habit) - letters.index(right)) % 4
+        assert shift == (2 if tag in HELD_OUT_TAGS else 1), tag
+        undone = letters[(letters.index(habit) - 1) % 4]  # the in-domain correction applied to this tag
+        assert (undone == right) == (tag in IN_DOMAIN_TAGS), tag
