@@ -20,6 +20,7 @@ for exactly the files `inputs()` lists.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -159,8 +160,10 @@ def per_question(samples: pd.DataFrame) -> pd.Series:
 
 
 class FileStore:
-    """The pipeline's outputs, read by the path helpers of `tables`."""
+    """The pipeline's outputs, read by the path helpers of `tables`; each sample file is read once (claims compare
+    one evaluation with several others)."""
 
+    @functools.cache  # noqa: B019 (one store per findings job)
     def correct(self, run: str, step: int, bench: str, source: str) -> pd.Series:
         path = (tables.suite_samples_path if source == "suite" else tables.curve_samples_path)(run, step, bench)
         return per_question(pd.read_json(path, lines=True))
@@ -536,7 +539,7 @@ def claim_tail_kl(study: Study, store: Store) -> list[Result]:
             est, se, df = changes[0][0], changes[0][1], math.inf
         ours = (f"{n} position bins; per seed " + ", ".join(f"{c[0]:.3g}" for c in changes)) if n else \
             "no diagnostic tokens there"
-        out.append(Result(claim, f"{student}: {runs[student][0].rsplit('-s', 1)[0]}, {where}, step {last} - step "
+        out.append(Result(claim, f"{student}: {study.runs[runs[student][0]].arm}, {where}, step {last} - step "
                           f"{first}", paper, "diagnostic KL change per token (nats)", est, se, df, 0.0, direction,
                           ours, f"{len(changes)} seeds"))
     return out
