@@ -18,7 +18,7 @@ def rule_name(path: Path) -> str:
     if rel.parts[0] == "train":
         return "train"
     if rel.parts[0] == "eval":
-        return "eval_curve" if rel.stem.endswith("_curve") else "eval_suite"
+        return "eval_suite" if "_step" in rel.stem else "eval_run"
     if rel.parts[0] == "analysis":
         return rel.stem
     return rel.stem.split("_")[0] if rel.stem.startswith("pretrain") else rel.stem

@@ -71,12 +71,14 @@ class Synthetic:
                 for run in tables.lr_runs(self.config)}
 
 
-def kl_frame(first: int, last: int, before: float, after: float, bins: range) -> pd.DataFrame:
+def kl_frame(first: int, last: int, before: float, after: float, bins: range, rollouts: int = 4) -> pd.DataFrame:
+    """Diagnostic rows as training writes them: each rollout's bins, rollouts spread around the step's level."""
     rows = []
     for step, value in ((first, before), (last, after)):
-        for i, b in enumerate(bins):
-            rows.append({"step": step, "source": "diagnostic", "bin_start": b, "bin_end": b + 7,
-                         "kl_mean": value + 0.01 * (i % 3), "n_tokens": 8})
+        for r in range(rollouts):
+            for i, b in enumerate(bins):
+                rows.append({"step": step, "source": "diagnostic", "rollout": r, "bin_start": b, "bin_end": b + 7,
+                             "kl_mean": value + 0.01 * (i % 3) + 0.02 * (r - (rollouts - 1) / 2), "n_tokens": 7})
     return pd.DataFrame(rows)
 
 
@@ -186,6 +188,29 @@ def test_tail_kl_flips(config):
     assert verdicts(config, store, "Finding 2") == verdicts(config, store, "Finding 3") == {FAILS}
 
 
+def test_kl_change_resamples_rollouts():
+    """The bootstrap over rollouts estimates the spread of the KL change across repeated diagnostic draws (each
+    rollout has its own level, so position bins are not independent), and the pooled estimate is unbiased."""
+    rng = np.random.default_rng(0)
+
+    def draw() -> pd.DataFrame:
+        rows = []
+        for step, level in ((0, 0.5), (30, 0.3)):
+            for r in range(8):
+                own = level + rng.normal(0, 0.1)  # a rollout's prompt sets its KL level
+                for b in range(0, 140, 7):
+                    n = int(rng.integers(3, 8))
+                    rows.append({"step": step, "source": "diagnostic", "rollout": r, "bin_start": b,
+                                 "bin_end": b + 7, "kl_mean": own + rng.normal(0, 0.05), "n_tokens": n})
+        return pd.DataFrame(rows)
+
+    fits = [findings.kl_change(draw(), 0, 30, 28, n_boot=400) for _ in range(150)]
+    est, se = np.array([f[0] for f in fits]), np.array([f[1] for f in fits])
+    assert {f[2] for f in fits} == {8}
+    assert abs(est.mean() - (-0.2)) < 0.01
+    assert 0.8 < se.mean() / est.std(ddof=1) < 1.25  # ~0.05 = 0.1 * sqrt(2 / 8); bins as units would give ~0.01
+
+
 def test_noise_makes_a_small_difference_inconclusive(config):
     """One question's worth of difference out of 60 is within the question noise."""
     store = paper_like(config)
@@ -215,14 +240,13 @@ def test_write_outputs(config, tmp_path):
 
 
 def test_inputs_cover_every_claim(config):
-    """The workflow's input list names the suites at the chosen and matched steps and every curve read."""
-    chosen = dict.fromkeys(findings.chosen_runs(config), 60)
+    """The workflow's input list names the suites at the fixed, chosen and matched steps and every curve read."""
     match = {run: {"step": 20} for run in tables.lr_runs(config)}
-    files = set(findings.inputs(config, chosen, match))
+    files = set(findings.inputs(config, match))
     assert tables.suite_samples_path("large-base", 0, "gpqa") in files
     for seed in config["seeds"]:
         assert tables.suite_samples_path(f"small-opd-s{seed}", config["training"]["save_every"], "aime25") in files
-        assert tables.suite_samples_path(f"large-opd_prefix56-s{seed}", 60, "math500") in files
+        assert tables.chosen_samples_dir(f"large-opd_prefix56-s{seed}") in files
         assert f"results/runs/large-opd_prefix28-s{seed}/kl_by_position.csv" in files
     assert tables.suite_samples_path("large-opd_prefix28-lr2e-4-s0", 20, "mmlu_pro") in files
     assert "results/eval/small-gkd7-lam0-beta0-lr2e-4-s0/curve" in files

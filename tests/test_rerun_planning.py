@@ -30,7 +30,7 @@ from workflow_helpers import (
 )
 
 FULL_RUN_TIMEOUT_S = 3600
-RUN_JOB_RULES = {"run_settings", "train", "eval_curve", "choose_step", "eval_suite"}
+RUN_JOB_RULES = {"run_settings", "train", "eval_run", "eval_suite"}
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +90,8 @@ def test_eval_setting_change_retrains_nothing(done: Path, tmp_path: Path) -> Non
     assert changed_runs(done, override) == set()
     plan = plan_with(done, tmp_path, override)
     assert "train" not in plan.rules and "run_settings" not in plan.rules, fmt_jobs(plan.jobs)
-    assert plan.rules & {"eval_curve", "eval_suite"}, f"the evaluation change was not picked up:\n{fmt_jobs(plan.jobs)}"
-    assert not plan.rules & (upstream_rules(done) - {"eval_curve", "eval_suite", "choose_step", "toy_summary"}), (
+    assert plan.rules & {"eval_run", "eval_suite"}, f"the evaluation change was not picked up:\n{fmt_jobs(plan.jobs)}"
+    assert not plan.rules & (upstream_rules(done) - {"eval_run", "eval_suite", "toy_summary"}), (
         fmt_jobs(plan.jobs))
 
 
@@ -104,7 +104,7 @@ def test_new_prefix_length_plans_only_that_run(done: Path, tmp_path: Path) -> No
     assert runs and all(f"opd_prefix{new_length}" in r for r in runs), runs
     plan = plan_with(done, tmp_path, override)
     assert_only_runs(plan, done, runs)
-    assert {"run_settings", "train", "eval_curve"} <= plan.rules
+    assert {"run_settings", "train", "eval_run"} <= plan.rules
 
 
 def test_one_learning_rate_change_retrains_only_that_run(done: Path, tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ import yaml
 from engine_fixtures import build_world, run_settings
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from prefix_opd.checkpointing import METRIC_COLUMNS
+from prefix_opd import tables
+from prefix_opd.checkpointing import KL_COLUMNS, METRIC_COLUMNS
 from prefix_opd.train import Trainer, TrainingError, train
 
 TIMING = ["seconds", "seconds_cum"]
@@ -61,6 +62,27 @@ def test_schedule_grows_the_sampled_length(world):
     metrics = pd.read_csv(_run(root, settings, "schedule") / "metrics.csv")
     sched = settings["schedule"]
     assert metrics["l_train"].tolist() == [sched["l0"] + s * sched["dl"] for s in range(3)]
+
+
+def test_kl_log_keeps_each_diagnostic_rollout(world):
+    """Prefix OPD logs the training batch's KL bins pooled (rollout -1) and each full-length diagnostic rollout's
+    bins on its own; pooling the rollouts gives per-token means over all their tokens."""
+    root, config = world
+    settings = run_settings(config, "small-opd_prefix7-s0")
+    settings["steps"], settings["save_every"] = 2, 2
+    settings["training"] = dict(settings["training"], log_steps=[0, 1], diagnostic_rollouts=3)
+    kl = pd.read_csv(_run(root, settings, "kl") / "kl_by_position.csv")
+    assert list(kl.columns) == KL_COLUMNS
+    assert set(kl.loc[kl["source"] == "train", "rollout"]) == {-1}
+    diag = kl[kl["source"] == "diagnostic"]
+    for step in (0, 1):
+        assert set(diag.loc[diag["step"] == step, "rollout"]) == {0, 1, 2}
+    assert (diag.groupby(["step", "rollout"])["n_tokens"].sum() > 0).all()
+    pooled = tables.kl_bins(kl)
+    first = pooled[(pooled["source"] == "diagnostic") & (pooled["step"] == 0) & (pooled["bin_start"] == 0)].iloc[0]
+    rows = diag[(diag["step"] == 0) & (diag["bin_start"] == 0)]
+    assert first["n_tokens"] == rows["n_tokens"].sum()
+    assert first["kl_mean"] == pytest.approx((rows["kl_mean"] * rows["n_tokens"]).sum() / rows["n_tokens"].sum())
 
 
 def test_update_does_not_depend_on_micro_batching(world):

@@ -53,7 +53,7 @@ def select_problem(base: dict[str, bool], prefixed: dict[str, bool], opd: dict[s
 
 
 def chosen_checkpoint(checkpoints_dir: str, chosen_json: str) -> tuple[str, int]:
-    """The run's dev-chosen checkpoint folder and step (from `choose_step`'s output)."""
+    """The run's dev-chosen checkpoint folder and step (rule eval_run's chosen.json)."""
     step = int(json.loads(Path(chosen_json).read_text())["step"])
     return str(Path(checkpoints_dir) / f"step_{step}"), step
 

@@ -26,7 +26,7 @@ METRIC_COLUMNS = ["step", "l_train", "rollouts", "prompt_tokens", "response_toke
                   "seconds_cum"]
 """`flops` counts each rollout's supervised (response) tokens, as Appendix B does; `flops_with_prompt` counts
 prompt + response tokens."""
-KL_COLUMNS = ["step", "source", "bin_start", "bin_end", "kl_mean", "n_tokens"]
+KL_COLUMNS = ["step", "source", "rollout", "bin_start", "bin_end", "kl_mean", "n_tokens"]  # rollout -1: a batch
 
 
 def fault_point(phase: str, step: int) -> None:
@@ -106,9 +106,11 @@ class WorkDir:
     def append_metrics(self, row: dict[str, Any]) -> None:
         self._append(self.metrics_path, METRIC_COLUMNS, [row])
 
-    def append_kl(self, step: int, source: str, bins: list[tuple[int, int, float, int]]) -> None:
-        rows = [{"step": step, "source": source, "bin_start": a, "bin_end": b, "kl_mean": m, "n_tokens": n}
-                for a, b, m, n in bins]
+    def append_kl(self, step: int, source: str, bins: list[tuple[int, int, int, float, int]]) -> None:
+        """Rows (rollout, bin_start, bin_end, kl_mean, n_tokens): one rollout's bins, or rollout -1 for bins
+        pooled over a training batch."""
+        rows = [{"step": step, "source": source, "rollout": r, "bin_start": a, "bin_end": b, "kl_mean": m,
+                 "n_tokens": n} for r, a, b, m, n in bins]
         self._append(self.kl_path, KL_COLUMNS, rows)
 
     @staticmethod

@@ -1,18 +1,21 @@
 """Evaluating a checkpoint: sample k responses per question, grade them, summarise (mean@k, pass@k).
 
 One model load serves every benchmark (and every checkpoint of a dev curve) of a job, because
-process and model start-up dominate at toy scale.
+process and model start-up dominate at toy scale: a run's dev curve, its dev-chosen step and that step's
+full suite are one job (`evaluate_run`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .data import read_jsonl, write_jsonl
@@ -20,6 +23,7 @@ from .eval_stats import summarize
 from .grading import grade_response
 from .models import encode_prompt, load_model, load_tokenizer, stop_token_ids
 from .sampling import Sampler, VLLMSampler, local_sampler, vllm_available
+from .selection import choose_step
 
 log = logging.getLogger(__name__)
 
@@ -107,3 +111,33 @@ def evaluate_curve(checkpoint_root: str, benchmarks: dict[str, str], samples: di
                                         eval_cfg, str(Path(out_dir) / f"step_{step}"), seed, threads)
         rows += [{"step": step, **summaries[name]} for name in benchmarks]
     return rows
+
+
+def evaluate_chosen(checkpoint_root: str, step: int, benchmarks: dict[str, str], curve: list[dict[str, Any]],
+                    curve_dir: str, samples: dict[str, int], eval_cfg: dict[str, Any], out_dir: str, seed: int,
+                    threads: int) -> list[dict[str, Any]]:
+    """The run's dev-chosen checkpoint on `benchmarks`: those of the curve are copied from it (same model, same
+    seed: the same samples), the others sampled now. Writes `<bench>.jsonl` / `.json` under `out_dir`."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    done = {r["benchmark"]: r for r in curve if r["step"] == step and r["benchmark"] in benchmarks}
+    for name in done:
+        for ext in ("jsonl", "json"):
+            shutil.copyfile(Path(curve_dir) / f"step_{step}" / f"{name}.{ext}", Path(out_dir) / f"{name}.{ext}")
+    todo = {name: path for name, path in benchmarks.items() if name not in done}
+    fresh = evaluate_checkpoint(str(Path(checkpoint_root) / f"step_{step}"), todo, samples, eval_cfg, out_dir,
+                                seed, threads) if todo else {}
+    summaries = {name: {k: v for k, v in row.items() if k != "step"} for name, row in done.items()} | fresh
+    return [summaries[name] for name in benchmarks]
+
+
+def evaluate_run(checkpoint_root: str, curve_benchmarks: dict[str, str], chosen_benchmarks: dict[str, str],
+                 dev: str, samples: dict[str, int], eval_cfg: dict[str, Any], curve_dir: str, chosen_dir: str,
+                 seed: int, threads: int) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+    """A run's evaluation in one process: the dev curve over its checkpoints, the dev-chosen step
+    (`selection.choose_step`), and the chosen checkpoint on `chosen_benchmarks` (the full suite for the runs
+    the tables compare). Returns (curve rows, choice, chosen-step summaries)."""
+    curve = evaluate_curve(checkpoint_root, curve_benchmarks, samples, eval_cfg, curve_dir, seed, threads)
+    choice = choose_step(pd.DataFrame(curve), dev)
+    chosen = evaluate_chosen(checkpoint_root, choice["step"], chosen_benchmarks, curve, curve_dir, samples,
+                             eval_cfg, chosen_dir, seed, threads)
+    return curve, choice, chosen

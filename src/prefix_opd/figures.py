@@ -128,7 +128,7 @@ def _acc_label(config: dict[str, Any], bench: str | None = None) -> str:
 
 
 def _kl_rows(run: str, source: str, steps: list[int]) -> pd.DataFrame:
-    kl = pd.read_csv(tables.kl_path(run))
+    kl = tables.kl_bins(pd.read_csv(tables.kl_path(run)))
     rows = kl[(kl["source"] == source) & kl["step"].isin(steps)].copy()
     rows["position"] = (rows["bin_start"] + rows["bin_end"]) / 2
     rows["log step"] = rows["step"].map(lambda s: f"step {s}")

@@ -120,20 +120,36 @@ def seed_level(values: list[float]) -> tuple[float, float, float]:
 def kl_change(kl: pd.DataFrame, first: int, last: int, start: int, n_boot: int = N_BOOT, seed: int = SEED
               ) -> tuple[float, float, int]:
     """Diagnostic KL per token at positions >= `start`: step `last` minus step `first`, paired by position bin:
-    estimate = sum_b w_b (KL_last,b - KL_first,b) / sum_b w_b with w_b the smaller token count of the two.
-    Returns (estimate, bootstrap standard error over position bins, n_bins)."""
+    estimate = sum_b w_b (KL_last,b - KL_first,b) / sum_b w_b, KL_s,b pooled over step s's rollouts, w_b the
+    smaller token count of the two. Returns (estimate, bootstrap standard error, rollouts per step): the bootstrap
+    resamples each step's rollouts (the unit of replication; each step draws its own prompts)."""
     diag = kl[(kl["source"] == "diagnostic") & (kl["bin_start"] >= start)]
-    a = diag[diag["step"] == first].set_index("bin_start")
-    b = diag[diag["step"] == last].set_index("bin_start")
-    common = a.index.intersection(b.index)
-    if common.empty:
+    bins = sorted(set(diag.loc[diag["step"] == first, "bin_start"]) & set(diag.loc[diag["step"] == last, "bin_start"]))
+    if not bins:
         return float("nan"), float("nan"), 0
-    d = (b.loc[common, "kl_mean"] - a.loc[common, "kl_mean"]).to_numpy(dtype=float)
-    w = np.minimum(a.loc[common, "n_tokens"], b.loc[common, "n_tokens"]).to_numpy(dtype=float)
-    est = float((w * d).sum() / w.sum())
-    idx = np.random.default_rng(seed).integers(0, d.size, size=(n_boot, d.size))
-    boots = (w[idx] * d[idx]).sum(axis=1) / w[idx].sum(axis=1)
-    return est, float(boots.std(ddof=1)), int(d.size)
+
+    def rollout_table(step: int) -> tuple[np.ndarray, np.ndarray]:
+        d = diag[(diag["step"] == step) & diag["bin_start"].isin(bins)]
+        d = d.assign(kl_sum=d["kl_mean"] * d["n_tokens"])
+        wide = d.pivot_table(index="rollout", columns="bin_start", values=["kl_sum", "n_tokens"], aggfunc="sum",
+                             fill_value=0).reindex(columns=bins, level=1, fill_value=0)
+        return wide["kl_sum"].to_numpy(dtype=float), wide["n_tokens"].to_numpy(dtype=float)
+
+    (sum_a, n_a), (sum_b, n_b) = rollout_table(first), rollout_table(last)
+
+    def estimate(sa: np.ndarray, na: np.ndarray, sb: np.ndarray, nb: np.ndarray) -> np.ndarray:
+        """Arrays (..., bins) of pooled KL sums / token counts per step -> the weighted change (...)."""
+        w = np.minimum(na, nb)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = np.where(w > 0, sb / np.where(nb > 0, nb, 1) - sa / np.where(na > 0, na, 1), 0.0)
+            return (w * d).sum(-1) / w.sum(-1)
+
+    est = float(estimate(sum_a.sum(0), n_a.sum(0), sum_b.sum(0), n_b.sum(0)))
+    rng = np.random.default_rng(seed)
+    ia = rng.integers(0, len(sum_a), size=(n_boot, len(sum_a)))
+    ib = rng.integers(0, len(sum_b), size=(n_boot, len(sum_b)))
+    boots = estimate(sum_a[ia].sum(1), n_a[ia].sum(1), sum_b[ib].sum(1), n_b[ib].sum(1))
+    return est, float(np.nanstd(boots, ddof=1)), int(min(len(sum_a), len(sum_b)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -142,7 +158,8 @@ def kl_change(kl: pd.DataFrame, first: int, last: int, start: int, n_boot: int =
 
 class Store(Protocol):
     def correct(self, run: str, step: int, bench: str, source: str) -> pd.Series:
-        """Per-question accuracy (mean over samples), indexed by question id; source: suite / curve."""
+        """Per-question accuracy (mean over samples), indexed by question id; source: suite (the full suite at
+        `step`), chosen (the full suite at the dev-chosen `step`), curve (the dev curve at `step`)."""
 
     def flops(self, run: str, step: int) -> float: ...
 
@@ -165,7 +182,9 @@ class FileStore:
 
     @functools.cache  # noqa: B019 (one store per findings job)
     def correct(self, run: str, step: int, bench: str, source: str) -> pd.Series:
-        path = (tables.suite_samples_path if source == "suite" else tables.curve_samples_path)(run, step, bench)
+        path = (tables.chosen_samples_path(run, bench) if source == "chosen"
+                else tables.suite_samples_path(run, step, bench) if source == "suite"
+                else tables.curve_samples_path(run, step, bench))
         return per_question(pd.read_json(path, lines=True))
 
     def flops(self, run: str, step: int) -> float:
@@ -190,7 +209,8 @@ class FileStore:
 
 @dataclass(frozen=True)
 class Point:
-    """One evaluation: a run at a step, from its full suite or its dev curve."""
+    """One evaluation: a run at a step, from its full suite (at a fixed step, or the dev-chosen one) or its dev
+    curve."""
 
     run: str
     step: int
@@ -201,10 +221,13 @@ Arm = tuple[Point, ...]  # one evaluation per training seed of a run (the base m
 
 
 def arm(runs: list[str], step: int | None = None, source: str = "suite", store: Store | None = None) -> Arm:
-    """The seeds' runs at a fixed `step`, or (step None) each at its dev-chosen step read from `store`."""
-    if step is None and store is None:
-        raise ValueError("arm: a dev-chosen step needs the store to read it from")
-    return tuple(Point(r, store.chosen(r) if step is None else step, source) for r in runs)
+    """The seeds' runs at a fixed `step`, or (step None) each at its dev-chosen step read from `store` (on the
+    full suite: source "chosen")."""
+    if step is None:
+        if store is None:
+            raise ValueError("arm: a dev-chosen step needs the store to read it from")
+        return tuple(Point(r, store.chosen(r), "chosen") for r in runs)
+    return tuple(Point(r, step, source) for r in runs)
 
 
 def steps_text(a: Arm) -> str:
@@ -517,7 +540,8 @@ def claim_finding1(study: Study, store: Store) -> list[Result]:
 def claim_tail_kl(study: Study, store: Store) -> list[Result]:
     """Finding 2: the large student's diagnostic KL beyond the prefix (positions >= L) falls from the first to
     the last log step. Finding 3: the small student's tail KL (positions >= l_max / 2) rises. With several seeds
-    the per-seed changes replicate (seed-level t interval); with one, position bins are resampled."""
+    the per-seed changes replicate (seed-level t interval); with one, each step's diagnostic rollouts are
+    resampled."""
     log_steps = study.config["training"]["log_steps"]
     first, last = min(log_steps), max(log_steps)
     runs = tables.kl_prefix_arms(study.config, study.runs)
@@ -537,7 +561,7 @@ def claim_tail_kl(study: Study, store: Store) -> list[Result]:
             est, se, df = seed_level([c[0] for c in changes])
         else:
             est, se, df = changes[0][0], changes[0][1], math.inf
-        ours = (f"{n} position bins; per seed " + ", ".join(f"{c[0]:.3g}" for c in changes)) if n else \
+        ours = (f"{n} rollouts per step; per seed " + ", ".join(f"{c[0]:.3g}" for c in changes)) if n else \
             "no diagnostic tokens there"
         out.append(Result(claim, f"{student}: {study.runs[runs[student][0]].arm}, {where}, step {last} - step "
                           f"{first}", paper, "diagnostic KL change per token (nats)", est, se, df, 0.0, direction,
@@ -710,9 +734,9 @@ def curve_runs(config: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def suite_points(config: dict[str, Any], chosen: dict[str, int], match: dict[str, dict[str, Any]]
-                 ) -> list[tuple[str, int]]:
-    """(run, step) of every full-suite evaluation the claims read."""
+def suite_points(config: dict[str, Any], match: dict[str, dict[str, Any]]) -> list[tuple[str, int]]:
+    """(run, step) of every full-suite evaluation at a fixed step the claims read (the dev-chosen ones are
+    `tables.chosen_suite_runs`)."""
     study = Study(config)
     points = []
     short = config["training"]["seqkd"]["short_steps"]
@@ -720,18 +744,18 @@ def suite_points(config: dict[str, Any], chosen: dict[str, int], match: dict[str
         m = study.main(student)
         points += [(tables.base_run(student), 0)] + [(run, study.save_every) for run in m["opd"]]
         points += [(run, short) for run in m["seqkd"]]
-        points += [(run, chosen[run]) for runs in m.values() for run in runs]
     points += [(tables.base_run(s.student), 0) for s in seqkd_prefix_runs(config).values()]
     points.append((tables.base_run(config["experiments"]["gkd"]["student"]), 0))
     points += [(run, m["step"]) for run, m in match.items()]
     return list(dict.fromkeys(points))
 
 
-def inputs(config: dict[str, Any], chosen: dict[str, int], match: dict[str, dict[str, Any]]) -> list[str]:
+def inputs(config: dict[str, Any], match: dict[str, dict[str, Any]]) -> list[str]:
     """Every file `evaluate(config, FileStore())` reads."""
     runs = expand_runs(config)
-    files = [tables.suite_samples_path(run, step, b) for run, step in suite_points(config, chosen, match)
+    files = [tables.suite_samples_path(run, step, b) for run, step in suite_points(config, match)
              for b in config["benchmarks"]]
+    files += [tables.chosen_samples_dir(run) for run in tables.chosen_suite_runs(config)]
     for run in curve_runs(config):
         files += [tables.curve_path(run), f"results/eval/{run}/curve"]
     files += [tables.chosen_path(run) for run in chosen_runs(config)]

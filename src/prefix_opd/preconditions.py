@@ -91,6 +91,7 @@ def opd_teaches(config: dict[str, Any]) -> Precondition:
 
 def kl_first_over_rest(kl: pd.DataFrame, step: int = 0) -> tuple[float, float]:
     """(first bin's mean per-token KL, mean per-token KL over all later positions) of the train rollouts at `step`."""
+    kl = tables.kl_bins(kl)
     rows = kl[(kl["source"] == "train") & (kl["step"] == step)].sort_values("bin_start")
     if rows.empty:
         return float("nan"), float("nan")

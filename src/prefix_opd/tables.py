@@ -104,7 +104,7 @@ def main_table(rows: list[Row], chosen: dict[str, int], student_name: str, table
         per_seed = []
         for run in row.runs:
             step = resolve_step(row, run, chosen)
-            summary = pd.read_csv(suite_summary_path(run, step)).set_index("benchmark")
+            summary = pd.read_csv(row_summary_path(row, run)).set_index("benchmark")
             metrics = None if row.method == "base" else metrics_path(run)
             flops, hours = cost_at(metrics, step)
             rec = {b: 100 * float(summary.loc[b, "mean_at_k"]) if b in summary.index else float("nan")
@@ -123,11 +123,28 @@ def main_table(rows: list[Row], chosen: dict[str, int], student_name: str, table
 
 
 def suite_summary_path(run: str, step: int) -> str:
+    """The full suite at a fixed step (rule eval_suite)."""
     return f"results/eval/{run}/step_{step}/summary.csv"
 
 
+def chosen_summary_path(run: str) -> str:
+    """The run's dev-chosen checkpoint on its chosen benchmarks (rule eval_run)."""
+    return f"results/eval/{run}/chosen.csv"
+
+
+def row_summary_path(row: Row, run: str) -> str:
+    return chosen_summary_path(run) if row.step == CHOSEN else suite_summary_path(run, row.step)
+
+
+def chosen_suite_runs(config: dict[str, Any]) -> list[str]:
+    """Runs whose dev-chosen checkpoint is evaluated on the full suite: the arms of Tables 1-2 (which the
+    claims compare too); other runs' chosen checkpoints keep their curve benchmarks only."""
+    return [run for s in config["experiments"]["main"]["students"] for row in main_rows(config, s)
+            if row.step == CHOSEN for run in row.runs]
+
+
 def read_chosen(paths: list[str]) -> dict[str, int]:
-    """{run: step} from the choose_step outputs (results/eval/<run>/chosen.json)."""
+    """{run: step} from rule eval_run's results/eval/<run>/chosen.json."""
     return {Path(p).parent.name: json.loads(Path(p).read_text())["step"] for p in paths}
 
 
@@ -206,6 +223,14 @@ def suite_samples_path(run: str, step: int, bench: str) -> str:
     return f"results/eval/{run}/step_{step}/{bench}.jsonl"
 
 
+def chosen_samples_dir(run: str) -> str:
+    return f"results/eval/{run}/chosen"
+
+
+def chosen_samples_path(run: str, bench: str) -> str:
+    return f"{chosen_samples_dir(run)}/{bench}.jsonl"
+
+
 def chosen_path(run: str) -> str:
     return f"results/eval/{run}/chosen.json"
 
@@ -216,6 +241,15 @@ def metrics_path(run: str) -> str:
 
 def kl_path(run: str) -> str:
     return f"results/runs/{run}/kl_by_position.csv"
+
+
+def kl_bins(kl: pd.DataFrame) -> pd.DataFrame:
+    """Per-token KL by (step, source, position bin), pooled over rollouts (token-weighted): the rows of
+    `kl_by_position.csv` hold one rollout's bins each (diagnostics) or a batch's (rollout -1)."""
+    keys = ["step", "source", "bin_start", "bin_end"]
+    frame = kl.assign(kl_sum=kl["kl_mean"] * kl["n_tokens"]).groupby(keys, as_index=False)[["kl_sum", "n_tokens"]]
+    out = frame.sum()
+    return out.assign(kl_mean=out["kl_sum"] / out["n_tokens"]).drop(columns="kl_sum")
 
 
 LR_MATCH = "results/eval/lr_match.json"

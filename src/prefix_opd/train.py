@@ -228,8 +228,9 @@ class Trainer:
 
     # ---------------------------------------------------------------- diagnostics (Fig. 5)
     @torch.no_grad()
-    def diagnostic_kl(self, step: int) -> tuple[list[tuple[int, int, float, int]], float]:
-        """Full-length rollouts of a few prompts, no gradient: KL by position beyond the prefix."""
+    def diagnostic_kl(self, step: int) -> tuple[list[tuple[int, int, int, float, int]], float]:
+        """Full-length rollouts of a few prompts, no gradient: KL by position beyond the prefix, per rollout
+        (rows: rollout, bin_start, bin_end, kl_mean, n_tokens; the rollout is the unit findings resample)."""
         n = self.t["diagnostic_rollouts"]
         rng = random.Random(self.seed * 31 + step)
         idx = rng.sample(range(len(self.records)), min(n, len(self.records)))
@@ -240,7 +241,9 @@ class Trainer:
                                                output_weight(self.student), packed.targets_BT)
         logp_t = losses.chunked_token_logprobs(response_hidden(self.teacher, packed),
                                                output_weight(self.teacher), packed.targets_BT)
-        bins = losses.position_binned_kl(logp_s - logp_t, packed.response_mask_BT, self.t["kl_bin"])
+        kl_BT, mask_BT = logp_s - logp_t, packed.response_mask_BT
+        bins = [(i, *b) for i in range(kl_BT.shape[0])
+                for b in losses.position_binned_kl(kl_BT[i:i + 1], mask_BT[i:i + 1], self.t["kl_bin"])]
         lens = [len(r) for r in rollouts.response_ids]  # supervised (response) tokens, as Appendix B counts
         cost = 2 * flops.forward_flops(self.student_shape, lens) + flops.forward_flops(self.teacher_shape, lens)
         return bins, cost
@@ -302,7 +305,7 @@ def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, wo
         seconds_cum += elapsed
         diag_flops = 0.0
         if step in log_steps and settings["method"] in ON_POLICY_METHODS:  # KL of the student after `step` updates
-            work.append_kl(step, "train", result.kl_bins)
+            work.append_kl(step, "train", [(-1, *b) for b in result.kl_bins])
             if settings["method"] != "opd":
                 bins, diag_flops = trainer.diagnostic_kl(step)
                 work.append_kl(step, "diagnostic", bins)

@@ -1,17 +1,16 @@
 # Input functions of the aggregation rules (aggregate.smk): which files each table, figure and the
-# findings read, with the dev-chosen and lr-matched checkpoints resolved from their Snakemake checkpoints.
+# findings read, with the lr-matched checkpoints resolved from their Snakemake checkpoint.
 from prefix_opd import figures, findings
 
 
 def main_table_inputs(wildcards):
-    """The suite summaries and metrics every row of Table 1 / 2 reads (chosen steps resolved)."""
+    """The suite summaries and metrics every row of Table 1 / 2 reads."""
     student = STUDENTS_BY_TABLE[int(wildcards.table)]
     rows = tables.main_rows(config, student)
-    chosen = {run: chosen_step(run) for r in rows if r.step == tables.CHOSEN for run in r.runs}
     return {
-        "summaries": [suite_summary(run, tables.resolve_step(r, run, chosen)) for r in rows for run in r.runs],
+        "summaries": [tables.row_summary_path(r, run) for r in rows for run in r.runs],
         "metrics": [tables.metrics_path(run) for r in rows if r.method != "base" for run in r.runs],
-        "chosen": [f"results/eval/{run}/chosen.json" for run in chosen],
+        "chosen": [tables.chosen_path(run) for r in rows if r.step == tables.CHOSEN for run in r.runs],
     }
 
 
@@ -24,10 +23,9 @@ def lr_table_inputs(wildcards):
     """Table 4 reads the full suite of the base model and of each lr's matched checkpoint."""
     student = config["experiments"]["lr_sweep"]["student"]
     points = [(base_run(student), 0)] + [(run, m["step"]) for run, m in lr_match().items()]
-    return {"match": tables.LR_MATCH, "summaries": [suite_summary(run, step) for run, step in points]}
+    return {"match": tables.LR_MATCH, "summaries": [tables.suite_summary_path(run, step) for run, step in points]}
 
 
 def findings_inputs(wildcards):
-    """Every file the claims read: dev-chosen and lr-matched checkpoints resolved from their checkpoints."""
-    chosen = {run: chosen_step(run) for run in findings.chosen_runs(config)}
-    return findings.inputs(config, chosen, lr_match())
+    """Every file the claims read, the lr-matched checkpoints resolved from their Snakemake checkpoint."""
+    return findings.inputs(config, lr_match())

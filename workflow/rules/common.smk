@@ -85,10 +85,13 @@ def curve_benchmarks(run):
     return [DEV, "math500"] if run in fig7 and "math500" in BENCHMARKS and DEV != "math500" else [DEV]
 
 
-def chosen_step(run):
-    """The dev-chosen step of a run, read from the choose_step checkpoint's output."""
-    path = checkpoints.choose_step.get(run=run).output[0]
-    return json.loads(Path(path).read_text())["step"]
+def chosen_benchmarks(run):
+    """The dev-chosen checkpoint on the full suite for the runs Tables 1-2 and the claims compare, else on the
+    curve's benchmarks (copied from the curve)."""
+    return BENCHMARKS if run in CHOSEN_SUITE_RUNS else curve_benchmarks(run)
+
+
+CHOSEN_SUITE_RUNS = set(tables.chosen_suite_runs(config))
 
 
 STUDENTS_BY_TABLE = {1 + i: s for i, s in enumerate(config["experiments"]["main"]["students"])}
@@ -106,18 +109,17 @@ CASE_RUN = tables.prefix_run(config, RUNS, CASE["student"], config["experiments"
 
 
 def case_study_inputs(wildcards):
-    """The base student, the prefix-OPD run's checkpoints and its dev-chosen step (checkpoint resolved)."""
+    """The base student, the prefix-OPD run's checkpoints and its dev-chosen step."""
     if CASE_RUN is None:
         raise ValueError(
             f"experiments.case_study: no prefix-OPD run of student '{CASE['student']}' at windows.prefix in the "
             "study; add windows.prefix to experiments.main.prefix_lengths or set case_study.student to a "
             "student of experiments.main.students"
         )
-    chosen_step(CASE_RUN)  # waits for choose_step, then re-evaluates this job with the step known
     return {
         "models": local_models([config["models"]["students"][CASE["student"]], config["models"]["teacher"]]),
         "checkpoints": f"results/runs/{CASE_RUN}/checkpoints",
-        "chosen": f"results/eval/{CASE_RUN}/chosen.json",
+        "chosen": tables.chosen_path(CASE_RUN),
         "solutions": "results/probe/teacher_solutions.jsonl",
         "dev": benchmark_files([DEV])[DEV],
     }
@@ -136,11 +138,3 @@ def all_outputs():
     if TOY:
         out.append("results/models/toy_summary.csv")
     return out
-
-
-def suite_dir(run, step):
-    return f"results/eval/{run}/step_{step}"
-
-
-def suite_summary(run, step):
-    return f"{suite_dir(run, step)}/summary.csv"

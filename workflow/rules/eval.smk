@@ -1,21 +1,27 @@
-# Evaluation: the dev set at every checkpoint of a run (one job per run), the dev-chosen step
-# (a Snakemake checkpoint), and the full suite at any (run, step) a table asks for.
+# Evaluation: one job per run (its dev set at every checkpoint, the dev-chosen step, and that checkpoint
+# on the benchmarks the tables read), and the full suite at any fixed (run, step) a table asks for.
 
 
-rule eval_curve:
+rule eval_run:
     input:
         checkpoints="results/runs/{run}/checkpoints",
         benchmarks=list(benchmark_files().values()),
-        code=script_code("eval_curve"),
+        code=script_code("eval_run"),
     output:
         curve="results/eval/{run}/curve.csv",
-        samples=directory("results/eval/{run}/curve"),
+        curve_samples=directory("results/eval/{run}/curve"),
+        chosen="results/eval/{run}/chosen.json",
+        chosen_summary="results/eval/{run}/chosen.csv",
+        chosen_samples=directory("results/eval/{run}/chosen"),
     log:
-        "results/logs/eval/{run}_curve.log",
+        "results/logs/eval/{run}.log",
     benchmark:
-        "results/benchmarks/eval/{run}_curve.tsv"
+        "results/benchmarks/eval/{run}.tsv"
     params:
-        benchmarks=lambda wc: curve_benchmarks(wc.run),
+        benchmarks=BENCHMARKS,
+        curve=lambda wc: curve_benchmarks(wc.run),
+        chosen=lambda wc: chosen_benchmarks(wc.run),
+        dev=DEV,
         eval_cfg=config["eval"],
         seed=config["seed"],
     threads: 1
@@ -24,23 +30,7 @@ rule eval_curve:
     conda:
         "../../envs/main.yaml"
     script:
-        "../scripts/eval_curve.py"
-
-
-checkpoint choose_step:
-    input:
-        curve="results/eval/{run}/curve.csv",
-        code=script_code("choose_step"),
-    output:
-        "results/eval/{run}/chosen.json",
-    log:
-        "results/logs/eval/{run}_choose.log",
-    params:
-        dev=DEV,
-    conda:
-        "../../envs/main.yaml"
-    script:
-        "../scripts/choose_step.py"
+        "../scripts/eval_run.py"
 
 
 rule eval_suite:
