@@ -105,6 +105,27 @@ def test_new_prefix_length_plans_only_that_run(done: Path, tmp_path: Path) -> No
     plan = plan_with(done, tmp_path, override)
     assert_only_runs(plan, done, runs)
     assert {"run_settings", "train", "eval_run"} <= plan.rules
+    # of the outputs, only those that show the main arms: each rule's params hold only what it shows
+    shown = {"main_table", "checkpoint_table", "fig4", "findings", "all"}
+    aggregation = {j.rule for j in plan.jobs if "run" not in j.wc}
+    assert {"main_table", "fig4", "findings"} <= aggregation <= shown, fmt_jobs(plan.jobs)
+
+
+def test_a_single_table_target_sees_a_new_run(done: Path, tmp_path: Path) -> None:
+    """`snakemake results/tables/table2.md` after adding a prefix length plans the new runs of Table 2's student,
+    their evaluation and the table: its inputs are known before any job runs (no checkpoint in between)."""
+    cfg = merged_config(done)
+    lengths = cfg["experiments"]["main"]["prefix_lengths"]
+    new_length = next(int(n) for n in sorted(cfg["toy"]["paper_lengths"]) if int(n) not in lengths)
+    override = {"experiments": {"main": {"prefix_lengths": sorted([*lengths, new_length])}}}
+    student = cfg["experiments"]["main"]["students"][1]
+    runs = {r for r in changed_runs(done, override) if r.startswith(f"{student}-")}
+    assert runs, "the override adds no run of Table 2's student"
+    plan = planned(done, "results/tables/table2.md", "--configfile", "config/ci.yaml",
+                   str(write_yaml(tmp_path / "override.yaml", override)))
+    assert {j.wc["run"] for j in plan.jobs_of("train")} == runs, fmt_jobs(plan.jobs)
+    assert {j.wc["run"] for j in plan.jobs_of("eval_run")} == runs, fmt_jobs(plan.jobs)
+    assert [j.wc["table"] for j in plan.jobs_of("main_table")] == ["2"], fmt_jobs(plan.jobs)
 
 
 def test_one_learning_rate_change_retrains_only_that_run(done: Path, tmp_path: Path) -> None:

@@ -16,16 +16,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import torch
 import yaml
 
 from prefix_opd import flops
 from prefix_opd.backends import verl_data, verl_launch, verl_overrides, verl_schedule
 from prefix_opd.checkpointing import METRIC_COLUMNS
+from prefix_opd.methods import generation_length, rollout_spec
 from prefix_opd.runs import ON_POLICY_METHODS, ConfigError, expand_runs, training_seed
 from prefix_opd.schedules import l_train_at
-from prefix_opd.train import Trainer, generation_length
-from prefix_opd.train import loss_mask as native_loss_mask
+from prefix_opd.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 VERL_PYTHON = ROOT / ".venv-verl" / "bin" / "python"
@@ -276,14 +275,32 @@ def test_verl_dataset_reads_our_parquet(parquet, verl_answers):
 # ---------------------------------------------------------------------------------------------- (c) hook
 
 
-def test_max_tokens_and_masks_match_the_native_engine(opd_settings):
+def test_max_tokens_and_masks_per_method(opd_settings):
+    """The agent loop's length and mask are `prefix_opd.methods`' (the native engine's): L_train, L_train(step),
+    the window's end or L_max; the window's positions or the last W tokens."""
     for s in opd_settings.values():
         spec = verl_schedule.rollout_spec(s)
+        l_max = s["training"]["l_max"]
         for step in range(s["steps"]):
-            assert verl_schedule.max_tokens_at(spec, step) == generation_length(s, step)
+            if s["method"] == "opd_prefix":
+                expected = s["l_train"]
+            elif s["method"] == "opd_schedule":
+                expected = l_train_at(s["schedule"], step, l_max)
+            elif s["method"] == "opd_window" and s.get("window"):
+                expected = s["window"][1]
+            else:
+                expected = l_max
+            assert verl_schedule.max_tokens_at(spec, step) == expected, (s["name"], step)
         for n in (0, 1, 5, 17, 40, 63, 64, 200, 256):
-            ones = torch.ones(1, n, dtype=torch.long)
-            assert verl_schedule.loss_mask(spec, n) == native_loss_mask(s, ones)[0].tolist(), (s["name"], n)
+            mask = verl_schedule.loss_mask(spec, n)
+            if s["method"] != "opd_window":
+                expected = [1] * n
+            elif s.get("window"):
+                a, b = s["window"]
+                expected = [int(a <= t < b) for t in range(n)]
+            else:
+                expected = [int(t >= n - s["tail"]) for t in range(n)]
+            assert mask == expected, (s["name"], n)
 
 
 def _agent_loop_job(settings: dict, work: Path, steps: list[int], n_tokens: int | None = None) -> dict:
@@ -361,7 +378,8 @@ def test_metrics_from_verl_file_log_with_exact_lengths(opd_settings):
         assert r["flops_with_prompt"] == pytest.approx(flops.opd_step_flops(SHAPE_S, SHAPE_T, [20 + 4 * k] * n))
         cum += r["flops"]
         assert r["flops_cum"] == pytest.approx(cum) and r["seconds_cum"] == pytest.approx(1.5 * k)
-        assert r["l_train"] == l_train_at(s["schedule"], k - 1, s["training"]["l_max"]) == generation_length(s, k - 1)
+        expected = l_train_at(s["schedule"], k - 1, s["training"]["l_max"])
+        assert r["l_train"] == expected == generation_length(rollout_spec(s), k - 1)
         assert r["rollouts"] == n and r["response_tokens"] == 4 * k * n and r["prompt_tokens"] == 20 * n
         assert r["kl_mean"] == pytest.approx(2.0 * k / (4 * k * n)) and r["diag_flops"] == 0.0
 

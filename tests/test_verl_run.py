@@ -7,6 +7,8 @@ stands in for verl, so the launch, failure and resume paths run for real.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -241,4 +243,17 @@ def test_train_with_verl_fails_resumes_and_publishes(world, tmp_path, monkeypatc
     assert pd.read_csv(tmp_path / "out2" / "metrics.csv")["loss"].tolist() == [1001, 1002, 2003, 2004]
     with pytest.raises(RuntimeError, match="status 3"):
         verl_run.train_with_verl(dict(settings, lr=1e-4), root / "questions.jsonl", work, out, 2, 1)
+    assert verl_run._checkpoint_steps(work / verl_run.CHECKPOINTS) == {}
+
+    # the run's identity is the native engine's: settings and input files, so a rebuilt input starts afresh too
+    questions = tmp_path / "questions.jsonl"
+    shutil.copy(root / "questions.jsonl", questions)
+    monkeypatch.delenv("FAKE_VERL_FAIL_AT")
+    verl_run.train_with_verl(settings, questions, work, out, 2, 1)
+    assert sorted(verl_run._checkpoint_steps(work / verl_run.CHECKPOINTS)) == [2, 4]
+    questions.write_text(questions.read_text())  # same text, rebuilt
+    os.utime(questions, ns=(questions.stat().st_atime_ns, questions.stat().st_mtime_ns + 10**9))
+    monkeypatch.setenv("FAKE_VERL_FAIL_AT", "1")
+    with pytest.raises(RuntimeError, match="status 3"):
+        verl_run.train_with_verl(settings, questions, work, out, 2, 1)
     assert verl_run._checkpoint_steps(work / verl_run.CHECKPOINTS) == {}

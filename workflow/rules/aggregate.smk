@@ -18,7 +18,7 @@ rule main_table:
         "results/logs/aggregate/table{table}.log",
     params:
         student=lambda wc: STUDENTS_BY_TABLE[int(wc.table)],
-        config=config,
+        rows=lambda wc: tables.main_rows(config, STUDENTS_BY_TABLE[int(wc.table)]),
     wildcard_constraints:
         table="1|2",
     conda:
@@ -58,7 +58,7 @@ rule window_table:
     log:
         "results/logs/aggregate/table3.log",
     params:
-        config=config,
+        spec=tables.window_spec(config),
     conda:
         "../../envs/main.yaml"
     script:
@@ -94,7 +94,7 @@ rule lr_table:
     log:
         "results/logs/aggregate/table4.log",
     params:
-        config=config,
+        spec=tables.lr_spec(config),
     conda:
         "../../envs/main.yaml"
     script:
@@ -107,7 +107,7 @@ for _fig in figures.FIGURES:
         name:
             _fig
         input:
-            data=figures.inputs(_fig, config),
+            data=figures.inputs(_fig, figures.spec(_fig, config)),
             code=script_code("figure"),
         output:
             png=report(f"results/figures/{_fig}.png", category="Figures", caption=f"../report/{_fig}.rst"),
@@ -116,7 +116,7 @@ for _fig in figures.FIGURES:
             f"results/logs/aggregate/{_fig}.log",
         params:
             figure=_fig,
-            config=config,
+            spec=figures.spec(_fig, config),
         conda:
             "../../envs/main.yaml"
         script:

@@ -5,4 +5,4 @@ from prefix_opd.logs import to_file
 
 sm = snakemake  # noqa: F821
 to_file(sm.log[0])
-figures.draw(sm.params.figure, sm.params.config, sm.output.png)
+figures.draw(sm.params.figure, sm.params.spec, sm.output.png)

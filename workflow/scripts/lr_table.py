@@ -9,4 +9,4 @@ from prefix_opd.logs import to_file
 sm = snakemake  # noqa: F821
 to_file(sm.log[0])
 match = json.loads(Path(sm.input.match).read_text())
-tables.write_lr_table(sm.params.config, match, (sm.output.csv, sm.output.md, sm.output.tex))
+tables.write_lr_table(sm.params.spec, match, (sm.output.csv, sm.output.md, sm.output.tex))

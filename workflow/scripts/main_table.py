@@ -6,7 +6,7 @@ from prefix_opd.logs import to_file
 sm = snakemake  # noqa: F821
 to_file(sm.log[0])
 table = int(sm.wildcards.table)
-rows = tables.main_rows(sm.params.config, sm.params.student)
+rows = sm.params.rows
 paper = tables.paper_reference(table)
 ours = tables.main_table(rows, tables.read_chosen(sm.input.chosen), paper["student"].iloc[0], table)
 title = f"Table {table}: mean accuracy and training cost, student '{sm.params.student}'"

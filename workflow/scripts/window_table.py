@@ -6,4 +6,4 @@ from prefix_opd.logs import to_file
 
 sm = snakemake  # noqa: F821
 to_file(sm.log[0])
-tables.write_window_table(sm.params.config, (sm.output.csv, sm.output.md, sm.output.tex))
+tables.write_window_table(sm.params.spec, (sm.output.csv, sm.output.md, sm.output.tex))

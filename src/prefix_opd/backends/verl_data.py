@@ -97,13 +97,13 @@ def convert(questions_jsonl: str | Path, settings: dict[str, Any], out_dir: str 
 
 def max_prompt_tokens(tokenizer: Any, rows: Iterable[dict[str, Any]]) -> int:
     """Longest rendered prompt (chat template + `<think>`), for `data.max_prompt_length`."""
-    from .verl_schedule import render_prompt_ids
+    from ..models import encode_prompt
 
     seen: dict[str, int] = {}
     for row in rows:
         text = row["prompt"][0]["content"]
         if text not in seen:
-            seen[text] = len(render_prompt_ids(tokenizer, row["prompt"]))
+            seen[text] = len(encode_prompt(tokenizer, row["prompt"]))
     return max(seen.values(), default=1)
 
 

@@ -74,16 +74,11 @@ def backend_for(settings: dict[str, Any]) -> str:
 
 
 def max_response_length(settings: dict[str, Any]) -> int:
-    """`data.max_response_length`: L_train for opd_prefix, the window's end for windows, L_max otherwise.
+    """`data.max_response_length`: the run's longest generation (`methods.max_generation_length`); the schedule
+    keeps L_max here, its per-step length is the agent loop's `max_tokens`."""
+    from .. import methods
 
-    opd_schedule keeps L_max here; its per-step length is the agent loop's `max_tokens`.
-    """
-    method, l_max = settings["method"], int(settings["training"]["l_max"])
-    if method == "opd_prefix":
-        return int(settings["l_train"])
-    if method == "opd_window" and settings.get("window"):
-        return int(settings["window"][1])
-    return l_max
+    return methods.max_generation_length(methods.rollout_spec(settings))
 
 
 def _local_path(p: str) -> str:

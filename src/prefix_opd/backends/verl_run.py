@@ -27,8 +27,6 @@ different run's checkpoints.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import re
@@ -40,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import flops
-from ..checkpointing import KL_COLUMNS, METRIC_COLUMNS, link_or_copy
+from ..checkpointing import KL_COLUMNS, METRIC_COLUMNS, claim_work_dir, link_or_copy, run_identity
 from ..data import write_csv
 from . import verl_data, verl_launch
 from .verl_overrides import SRC_DIR
@@ -57,7 +55,6 @@ METRICS_LOG = "verl_metrics.jsonl"  # VERL_FILE_LOGGER_PATH
 EARLIER_METRICS = "verl_metrics.earlier.jsonl"  # previous launches' logs, oldest first
 LENGTHS_LOG = "lengths.jsonl"  # the agent loop's per-rollout lengths
 VERL_LOG = "verl.log"
-SETTINGS_MARK = "settings.sha256"
 
 _STEP_DIR = re.compile(r"^global_step_(\d+)$")
 _TOKENIZER_FILE = "tokenizer_config.json"
@@ -79,24 +76,6 @@ def verl_python() -> str:
                            f"in {sys.executable} and {PYTHON_ENV} unset; build it with `make .venv-verl/.installed` "
                            f"or point {PYTHON_ENV} at a python that has verl") from None
     return sys.executable
-
-
-def settings_hash(settings: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def claim_work_dir(settings: dict[str, Any], work_dir: str | Path) -> Path:
-    """The work folder for these settings: kept when it was written under the same settings (verl resumes
-    from it), wiped otherwise."""
-    work = Path(work_dir).resolve()
-    mark, digest = work / SETTINGS_MARK, settings_hash(settings)
-    if not (mark.exists() and mark.read_text().strip() == digest):
-        if work.exists() and any(work.iterdir()):
-            log.info("%s: work folder %s holds another run's state; starting afresh", settings["name"], work)
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        mark.write_text(digest + "\n")
-    return work
 
 
 def _keep_earlier_metrics(work: Path) -> None:
@@ -153,7 +132,8 @@ def train_with_verl(settings: dict[str, Any], questions_path: str | Path, work_d
     from ..models import load_tokenizer
 
     python = verl_python()
-    work = claim_work_dir(settings, work_dir)
+    inputs = [settings["student_path"], settings["teacher_path"], str(questions_path)]
+    work = claim_work_dir(work_dir, run_identity(settings, inputs), settings["name"])
     done = _checkpoint_steps(work / CHECKPOINTS)
     if int(settings["steps"]) in done:  # finished earlier (e.g. only the publishing was lost): publish again
         log.info("%s: verl already saved the last step (%d); publishing", settings["name"], settings["steps"])

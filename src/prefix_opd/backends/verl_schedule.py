@@ -8,17 +8,17 @@ and the returned `response_mask` is the mask verl's distillation loss uses (`dat
 `verl.trainer.distillation.losses.distillation_loss`). With `trainer.use_v1=true` and
 `trainer.v1.trainer_mode=sync` (pinned by `verl_overrides`), each prompt's kwargs carry `global_steps`,
 the 1-based step being trained (`trainer_base._add_batch_to_generate`), so the loop can compute
-L_train(step) with `prefix_opd.schedules.l_train_at`, exactly as the native engine does.
+L_train(step) with `prefix_opd.methods.generation_length`, the native engine's own.
 
 `PrefixOPDAgentLoop` (registered under the name :data:`AGENT_LOOP_NAME` by the YAML that
 :func:`write_agent_loop_config` writes and `actor_rollout_ref.rollout.agent.agent_loop_config_path`
 points at) is used for every OPD method, and also renders the prompt itself: the chat template with the
-generation prompt, then `<think>` (as `prefix_opd.models.build_prompt`), so prompts are token for token
-those of the native engine. Per rollout it
+generation prompt, then `<think>` (`prefix_opd.models.encode_prompt`, the native engine's own), so prompts
+are token for token those of the native engine. Per rollout it
   * sets `max_tokens` = :func:`max_tokens_at` (L_train for opd_prefix, L_train(step) for opd_schedule,
     the window's end for opd_window [a, b), L_max otherwise);
   * returns `response_mask` = :func:`loss_mask` (1 inside [a, b) or on the last W tokens for opd_window,
-    1 everywhere otherwise; the same `prefix_opd.losses.window_mask` / `tail_mask` as the native engine);
+    1 everywhere otherwise; `prefix_opd.methods.loss_mask`, as the native engine);
   * sets `reward_score = 0` so verl's reward loop is skipped (task rewards are off);
   * optionally appends `{"step", "prompt", "response", "loss_tokens"}` to a JSONL file, from which
     `verl_data.metrics_from_verl` counts exact FLOPs.
@@ -41,42 +41,26 @@ from typing import Any
 
 import torch
 
-from ..schedules import l_train_at
+from .. import methods
 
 AGENT_LOOP_NAME = "prefix_opd"
 AGENT_LOOP_TARGET = f"{__name__}.PrefixOPDAgentLoop"
 
 
 def rollout_spec(settings: dict[str, Any], lengths_log: str | None = None) -> dict[str, Any]:
-    """What the agent loop needs from a run's settings (plain JSON data)."""
-    return {"method": settings["method"], "l_max": int(settings["training"]["l_max"]),
-            "l_train": settings.get("l_train"), "schedule": settings.get("schedule"),
-            "window": list(settings["window"]) if settings.get("window") else None, "tail": settings.get("tail"),
-            "lengths_log": lengths_log}
+    """What the agent loop needs from a run's settings (plain JSON data): `methods.rollout_spec`, and where to log
+    the rollouts' lengths."""
+    return methods.rollout_spec(settings) | {"lengths_log": lengths_log}
 
 
 def max_tokens_at(spec: dict[str, Any], step: int) -> int:
-    """New tokens the sampler may generate at 0-based `step` (= `prefix_opd.train.generation_length`)."""
-    method, l_max = spec["method"], spec["l_max"]
-    if method in ("opd_prefix", "gkd"):
-        return int(spec["l_train"])
-    if method == "opd_schedule":
-        return int(l_train_at(spec["schedule"], step, l_max))
-    if method == "opd_window" and spec.get("window"):
-        return int(spec["window"][1])
-    return int(l_max)
+    """New tokens the sampler may generate at 0-based `step` (the native engine's `methods.generation_length`)."""
+    return methods.generation_length(spec, step)
 
 
 def loss_mask(spec: dict[str, Any], n_tokens: int) -> list[int]:
-    """The response mask of one rollout of `n_tokens` tokens: which positions enter the loss."""
-    from ..losses import tail_mask, window_mask
-
-    ones = torch.ones(1, n_tokens, dtype=torch.long)
-    if spec["method"] != "opd_window":
-        return ones[0].tolist()
-    if spec.get("window"):
-        return window_mask(ones, *spec["window"])[0].tolist()
-    return tail_mask(ones, int(spec["tail"]))[0].tolist()
+    """The response mask of one rollout of `n_tokens` tokens (the native engine's `methods.loss_mask`)."""
+    return methods.loss_mask(spec, torch.ones(1, n_tokens, dtype=torch.long))[0].tolist()
 
 
 def agent_loop_config(settings: dict[str, Any], lengths_log: str | None = None) -> list[dict[str, Any]]:
@@ -93,20 +77,13 @@ def write_agent_loop_config(settings: dict[str, Any], path: str | Path, lengths_
     return path
 
 
-def render_prompt_ids(tokenizer: Any, messages: list[dict[str, Any]]) -> list[int]:
-    """Chat template with the generation prompt, then `<think>`; as `prefix_opd.models.encode_prompt`."""
-    from ..models import THINK
-
-    text = tokenizer.apply_chat_template([dict(m) for m in messages], tokenize=False,
-                                         add_generation_prompt=True) + THINK
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
 def _build_agent_loop_class() -> type:
     from uuid import uuid4
 
     from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput
     from verl.utils.profiler import simple_timer
+
+    from ..models import encode_prompt
 
     class PrefixOPDAgentLoop(AgentLoopBase):
         """Single-turn rollout with a per-step `max_tokens` and a loss-window `response_mask`."""
@@ -124,7 +101,7 @@ def _build_agent_loop_class() -> type:
                                    "run verl with trainer.use_v1=true and trainer.v1.trainer_mode=sync")
             step = int(kwargs["global_steps"]) - 1
             messages = list(kwargs["raw_prompt"])
-            prompt_ids = await asyncio.get_running_loop().run_in_executor(None, render_prompt_ids, self.tokenizer,
+            prompt_ids = await asyncio.get_running_loop().run_in_executor(None, encode_prompt, self.tokenizer,
                                                                            messages)
             if len(prompt_ids) > self.prompt_length:
                 raise ValueError(f"prompt of {len(prompt_ids)} tokens exceeds data.max_prompt_length = "
