@@ -72,6 +72,7 @@ CASES = [
     Case("teacher_student_vocab_differ", {"toy": {"models": {"teacher": {"vocab": 4096}}}},
          "toy.models.teacher.vocab"),
     Case("more_gpus_than_available", {"training": {"gpus": 16}}, "training.gpus", args=("--resources", "gpu=8")),
+    Case("verl_on_one_gpu", {"training": {"backend": "verl", "gpus": 1}}, "training.gpus"),
     Case("duplicate_run_names", {"experiments": {"lr_sweep": {"lrs": [2.0e-3, 1.0e-3, 1.04e-3]}}},
          "experiments.lr_sweep.lrs", also=("both named 'large-opd_prefix28-lr1e-3-s0'",)),
     Case("no_training_seeds", {"seeds": []}, "seeds"),

@@ -133,3 +133,31 @@ def test_without_slurm_the_lease_sets_visible_devices(monkeypatch: pytest.Monkey
             assert not set(rest) & set(visible)
     with gpus.gpu_lease(0) as device:
         assert device == "cpu"
+
+
+def test_every_job_asks_for_the_gpus_its_engine_needs(tmp_path: Path) -> None:
+    """The README's 8-GPU command plans verl runs on training.gpus (teacher and student split them), native runs
+    (SeqKD, GKD) and evaluation jobs on one GPU each."""
+    import yaml
+    from snakemake.utils import validate
+    from workflow_helpers import copy_repo, planned, snakemake_env
+
+    from prefix_opd.backends.verl_overrides import backend_for
+    from prefix_opd.runs import expand_runs
+    from prefix_opd.validate import merge_configs
+
+    repo = copy_repo(tmp_path / "repo")
+    verl_python = Path(__file__).resolve().parents[1] / ".venv-verl" / "bin" / "python"  # built by `make test`
+    env = snakemake_env(repo, {"PREFIX_OPD_VERL_PYTHON": str(verl_python)})
+    plan = planned(repo, "--profile", "profiles/gpu-box", "--configfile", "config/paper.yaml", env=env)
+    config = merge_configs(*(yaml.safe_load((repo / "config" / f).read_text()) for f in ("config.yaml", "paper.yaml")))
+    validate(config, str(repo / "config" / "schemas" / "config.schema.yaml"))
+    runs = expand_runs(config)
+    trains = plan.jobs_of("train")
+    assert {j.wc["run"] for j in trains} == set(runs)
+    for job in trains:
+        verl = backend_for(runs[job.wc["run"]].settings(config)) == "verl"
+        assert int(job.res["gpu"]) == (config["training"]["gpus"] if verl else 1), job
+    assert {backend_for(r.settings(config)) for r in runs.values()} == {"verl", "native"}
+    for rule in ("eval_run", "eval_suite"):
+        assert plan.jobs_of(rule) and all(int(j.res["gpu"]) == 1 for j in plan.jobs_of(rule)), rule

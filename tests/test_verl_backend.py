@@ -22,8 +22,10 @@ from prefix_opd import flops
 from prefix_opd.backends import verl_data, verl_launch, verl_overrides, verl_schedule
 from prefix_opd.checkpointing import METRIC_COLUMNS
 from prefix_opd.methods import generation_length, rollout_spec
+from prefix_opd.models import stop_token_ids
 from prefix_opd.runs import ON_POLICY_METHODS, ConfigError, expand_runs, training_seed
 from prefix_opd.schedules import l_train_at
+from prefix_opd.toy.tokenizer import build_tokenizer
 from prefix_opd.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -338,6 +340,7 @@ def test_agent_loop_schedules_max_tokens_per_step(opd_settings, verl_answers):
         assert r["max_tokens"] == expected and r["n_response"] == expected
         assert r["response_mask"] == [1] * expected
         assert r["prompt_matches_native"] and r["reward_score"] == 0.0 and r["n_logprobs"] == expected
+        assert r["stop_token_ids"] == sorted(stop_token_ids(build_tokenizer())), r  # <|im_end|>, <|endoftext|>
     assert "trainer.use_v1=true" in answer["missing_step_error"]
 
 

@@ -96,9 +96,13 @@ def test_update_weights_follows_the_trained_model(check: dict) -> None:
 
 
 @pytest.mark.slow
-def test_evaluate_checkpoint_with_vllm(check: dict) -> None:
+def test_run_evaluation_keeps_one_vllm_engine(check: dict) -> None:
+    """One engine per evaluation job: built on the first checkpoint, the second checkpoint's weights loaded into
+    it, with the samples a fresh engine on that checkpoint draws."""
     e = check["evaluate"]
-    assert e["built"] == ["VLLMSampler"], e  # no silent fall-back to Hugging Face
+    assert e["built"] == ["VLLMSampler"], e  # one engine for both checkpoints, and no fall-back to Hugging Face
+    assert e["curve_steps"] == [1, 2] and e["choice"]["step"] in (1, 2)
+    assert e["same_as_fresh"] == 1.0 and e["differs_from_step_1"], e
     assert set(e["summaries"]) == {"math500", "gpqa"}
     assert all(s["k"] == 2 and s["n_questions"] == 3 and 0 <= s["mean_at_k"] <= 1 for s in e["summaries"].values())
     assert e["rows"] == 6 and e["files"] == ["gpqa.json", "gpqa.jsonl", "math500.json", "math500.jsonl"]

@@ -143,6 +143,7 @@ def agent_loop(job: dict) -> dict:
                                    raw_prompt=messages, global_steps=step, uid="u", session_id=0))
         call = server.calls[-1]
         results.append({"step": step, "max_tokens": call["sampling_params"]["max_tokens"],
+                        "stop_token_ids": call["sampling_params"].get("stop_token_ids"),
                         "response_mask": out.response_mask, "n_response": len(out.response_ids),
                         "prompt_matches_native": out.prompt_ids == encode_prompt(tokenizer, job["prompt"]),
                         "reward_score": out.reward_score, "n_logprobs": len(out.response_logprobs or [])})

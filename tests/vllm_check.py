@@ -11,7 +11,8 @@ config.json; `--head-dim` per model then, default 16). For each model:
       agrees with the toy tokenizer;
   (c) after a few optimiser steps on the Hugging Face model, `update_weights` makes vLLM's greedy output
       match the modified model (and differ from before);
-and on the first model (d) `evaluate_checkpoint` with eval sampler "vllm" on a tiny benchmark file.
+and on the first model (d) a run's evaluation job (`evaluate_run`, eval sampler "vllm") over two checkpoints:
+one engine, the second checkpoint's weights loaded into it, its samples equal to a fresh engine's.
 The last stdout line is `VLLM_CHECK_RESULT <json>`. vLLM starts its engine core with spawn: hence the
 `__main__` guard.
 """
@@ -217,7 +218,11 @@ def check_model(model_dir: str, n: int = 4, max_new: int = 40, prompts_count: in
 
 
 def check_evaluate(model_dir: str, work: Path) -> dict[str, Any]:
-    from prefix_opd.evaluate import evaluate_checkpoint, write_jsonl
+    """A run's evaluation job (`evaluate_run`) with eval sampler "vllm" over two checkpoints: one engine for the
+    job, the second checkpoint's weights loaded into it, its samples those of a fresh engine on that checkpoint."""
+    import shutil
+
+    from prefix_opd.evaluate import evaluate_checkpoint, evaluate_run, write_jsonl
     from prefix_opd.sampling import VLLMSampler
     from prefix_opd.toy.world import make_benchmark
 
@@ -228,7 +233,11 @@ def check_evaluate(model_dir: str, work: Path) -> dict[str, Any]:
     for name, records in bench.items():
         paths[name] = str(work / f"{name}.jsonl")
         write_jsonl(paths[name], records)
+    ckpts = work / "checkpoints"
+    shutil.copytree(model_dir, ckpts / "step_1")
+    build_tiny_model(ckpts / "step_2", head_dim=16, seed=7)  # same architecture, other weights
     eval_cfg = {"sampler": "vllm", "max_new_tokens": 48, "temperature": 1.0, "top_p": 1.0, "max_batch_tokens": 65536}
+    samples = {"math500": 2, "gpqa": 2}
     built: list[str] = []
     original = VLLMSampler.__init__
 
@@ -239,16 +248,26 @@ def check_evaluate(model_dir: str, work: Path) -> dict[str, Any]:
     VLLMSampler.__init__ = spy  # type: ignore[method-assign]
     t0 = time.perf_counter()
     try:
-        summaries = evaluate_checkpoint(model_dir, paths, {"math500": 2, "gpqa": 2}, eval_cfg, str(work / "eval"),
-                                        seed=0, threads=2)
+        curve, choice, chosen = evaluate_run(str(ckpts), {"math500": paths["math500"]}, paths, "math500", samples,
+                                             eval_cfg, str(work / "curve"), str(work / "chosen"), seed=0, threads=2)
+        out: dict[str, Any] = {"seconds": time.perf_counter() - t0, "built": list(built)}
+        gc.collect()
+        evaluate_checkpoint(str(ckpts / "step_2"), {"math500": paths["math500"]}, samples, eval_cfg,
+                            str(work / "fresh"), seed=0, threads=2)
     finally:
         VLLMSampler.__init__ = original  # type: ignore[method-assign]
-    out = {"seconds": time.perf_counter() - t0, "built": built, "summaries": summaries}
-    rows = [json.loads(line) for line in (work / "eval" / "math500.jsonl").read_text().splitlines()]
-    out["rows"] = len(rows)
-    out["files"] = sorted(p.name for p in (work / "eval").iterdir())
-    out["ok"] = (built == ["VLLMSampler"] and set(summaries) == {"math500", "gpqa"} and len(rows) == 6
-                 and all("mean_at_k" in s for s in summaries.values()))
+
+    def responses(path: Path) -> list[str]:
+        return [json.loads(line)["response"] for line in path.read_text().splitlines()]
+
+    reused, fresh = responses(work / "curve" / "step_2" / "math500.jsonl"), responses(work / "fresh" / "math500.jsonl")
+    out |= {"curve_steps": sorted({r["step"] for r in curve}), "choice": choice,
+            "summaries": {r["benchmark"]: r for r in chosen}, "rows": len(reused),
+            "same_as_fresh": sum(a == b for a, b in zip(reused, fresh, strict=True)) / len(fresh),
+            "differs_from_step_1": reused != responses(work / "curve" / "step_1" / "math500.jsonl"),
+            "files": sorted(p.name for p in (work / "chosen").iterdir())}
+    out["ok"] = (out["built"] == ["VLLMSampler"] and out["curve_steps"] == [1, 2] and out["same_as_fresh"] == 1.0
+                 and set(out["summaries"]) == {"math500", "gpqa"})
     gc.collect()
     return out
 

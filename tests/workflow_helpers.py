@@ -123,10 +123,15 @@ class Job:
     wildcards: tuple[tuple[str, str], ...] = ()
     output: tuple[str, ...] = ()
     jobid: str = ""
+    resources: tuple[tuple[str, str], ...] = ()
 
     @property
     def wc(self) -> dict[str, str]:
         return dict(self.wildcards)
+
+    @property
+    def res(self) -> dict[str, str]:
+        return dict(self.resources)
 
 
 def parse_jobs(output: str) -> list[Job]:
@@ -146,7 +151,8 @@ def parse_jobs(output: str) -> list[Job]:
             i += 1
         wildcards = tuple(tuple(kv.split("=", 1)) for kv in fields.get("wildcards", "").split(", ") if "=" in kv)
         output_files = tuple(f for f in fields.get("output", "").split(", ") if f)
-        jobs.append(Job(m.group(1), wildcards, output_files, fields.get("jobid", "")))
+        resources = tuple(tuple(kv.split("=", 1)) for kv in fields.get("resources", "").split(", ") if "=" in kv)
+        jobs.append(Job(m.group(1), wildcards, output_files, fields.get("jobid", ""), resources))
     return jobs
 
 

@@ -101,21 +101,48 @@ def evaluate_checkpoint(model_dir: str, benchmarks: dict[str, str], samples: dic
     return out
 
 
+class JobSampler:
+    """One sampler for all the checkpoints a job evaluates: built on the first, given each later one's weights
+    (`update_weights`). vLLM keeps its engine (and its GPU memory) for the whole job instead of starting one per
+    checkpoint; the in-process samplers are the same either way."""
+
+    def __init__(self, eval_cfg: dict[str, Any]) -> None:
+        self.eval_cfg = eval_cfg
+        self.current: tuple[Sampler, Any] | None = None
+        self.model_dir: str | None = None
+
+    def at(self, model_dir: str) -> tuple[Sampler, Any]:
+        """The sampler and tokenizer, holding the weights of `model_dir`."""
+        if model_dir != self.model_dir:
+            if self.current is None:
+                self.current = make_sampler(self.eval_cfg["sampler"], model_dir, self.eval_cfg)
+            else:
+                on_gpu = torch.cuda.is_available()
+                device = "cuda" if on_gpu and not isinstance(self.current[0], VLLMSampler) else "cpu"
+                self.current[0].update_weights(load_model(model_dir, dtype="bfloat16" if on_gpu else "float32",
+                                                          device=device).eval())
+            self.model_dir = model_dir
+        return self.current
+
+
 def evaluate_curve(checkpoint_root: str, benchmarks: dict[str, str], samples: dict[str, int],
-                   eval_cfg: dict[str, Any], out_dir: str, seed: int, threads: int) -> list[dict[str, Any]]:
+                   eval_cfg: dict[str, Any], out_dir: str, seed: int, threads: int,
+                   sampler: JobSampler | None = None) -> list[dict[str, Any]]:
     """Every saved checkpoint of a run on the curve benchmarks (the dev set), one model at a time."""
+    sampler = sampler or JobSampler(eval_cfg)
     rows = []
     steps = sorted(int(p.name.removeprefix("step_")) for p in Path(checkpoint_root).glob("step_*"))
     for step in steps:
-        summaries = evaluate_checkpoint(str(Path(checkpoint_root) / f"step_{step}"), benchmarks, samples,
-                                        eval_cfg, str(Path(out_dir) / f"step_{step}"), seed, threads)
+        model_dir = str(Path(checkpoint_root) / f"step_{step}")
+        summaries = evaluate_checkpoint(model_dir, benchmarks, samples, eval_cfg, str(Path(out_dir) / f"step_{step}"),
+                                        seed, threads, sampler=sampler.at(model_dir))
         rows += [{"step": step, **summaries[name]} for name in benchmarks]
     return rows
 
 
 def evaluate_chosen(checkpoint_root: str, step: int, benchmarks: dict[str, str], curve: list[dict[str, Any]],
                     curve_dir: str, samples: dict[str, int], eval_cfg: dict[str, Any], out_dir: str, seed: int,
-                    threads: int) -> list[dict[str, Any]]:
+                    threads: int, sampler: JobSampler | None = None) -> list[dict[str, Any]]:
     """The run's dev-chosen checkpoint on `benchmarks`: those of the curve are copied from it (same model, same
     seed: the same samples), the others sampled now. Writes `<bench>.jsonl` / `.json` under `out_dir`."""
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -124,8 +151,9 @@ def evaluate_chosen(checkpoint_root: str, step: int, benchmarks: dict[str, str],
         for ext in ("jsonl", "json"):
             shutil.copyfile(Path(curve_dir) / f"step_{step}" / f"{name}.{ext}", Path(out_dir) / f"{name}.{ext}")
     todo = {name: path for name, path in benchmarks.items() if name not in done}
-    fresh = evaluate_checkpoint(str(Path(checkpoint_root) / f"step_{step}"), todo, samples, eval_cfg, out_dir,
-                                seed, threads) if todo else {}
+    model_dir = str(Path(checkpoint_root) / f"step_{step}")
+    fresh = evaluate_checkpoint(model_dir, todo, samples, eval_cfg, out_dir, seed, threads,
+                                sampler=(sampler or JobSampler(eval_cfg)).at(model_dir)) if todo else {}
     summaries = {name: {k: v for k, v in row.items() if k != "step"} for name, row in done.items()} | fresh
     return [summaries[name] for name in benchmarks]
 
@@ -136,8 +164,9 @@ def evaluate_run(checkpoint_root: str, curve_benchmarks: dict[str, str], chosen_
     """A run's evaluation in one process: the dev curve over its checkpoints, the dev-chosen step
     (`selection.choose_step`), and the chosen checkpoint on `chosen_benchmarks` (the full suite for the runs
     the tables compare). Returns (curve rows, choice, chosen-step summaries)."""
-    curve = evaluate_curve(checkpoint_root, curve_benchmarks, samples, eval_cfg, curve_dir, seed, threads)
+    sampler = JobSampler(eval_cfg)
+    curve = evaluate_curve(checkpoint_root, curve_benchmarks, samples, eval_cfg, curve_dir, seed, threads, sampler)
     choice = choose_step(pd.DataFrame(curve), dev)
     chosen = evaluate_chosen(checkpoint_root, choice["step"], chosen_benchmarks, curve, curve_dir, samples,
-                             eval_cfg, chosen_dir, seed, threads)
+                             eval_cfg, chosen_dir, seed, threads, sampler)
     return curve, choice, chosen

@@ -107,6 +107,10 @@ def check_semantics(config: dict[str, Any], available_gpus: int | None = None) -
         raise ConfigError(f"training.gpus = {t['gpus']} is more than the {available_gpus} GPUs available "
                           "(--resources gpu=N); lower training.gpus or give more GPUs")
     if t["backend"] == "verl":
+        if 0 < t.get("gpus", 0) < 2:
+            raise ConfigError(f"training.gpus = {t['gpus']}: a verl run needs at least 2 GPUs per node (verl puts the "
+                              "teacher on GPUs of its own beside the student's); set training.gpus >= 2, or "
+                              "training.backend: native")
         check_verl_methods(config)
     for section in ("eval", "training"):
         if config[section]["sampler"] == "fused":

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from prefix_opd import code_deps, tables
+from prefix_opd.backends.verl_overrides import backend_for
 from prefix_opd.runs import ConfigError, expand_runs
 from prefix_opd.validate import check_semantics
 
@@ -52,6 +53,14 @@ def local_models(paths):
 
 def run_settings(wildcards):
     return RUNS[wildcards.run].settings(config)
+
+
+def train_gpus(wildcards):
+    """GPUs one training job asks for: `training.gpus` for a verl run (verl splits each node's GPUs between the
+    teacher and the student), one for a native run (SeqKD, GKD, or every run with backend native) when the
+    study has GPUs, none on CPU."""
+    gpus = config["training"].get("gpus", 0)
+    return gpus if backend_for(RUNS[wildcards.run].settings(config)) == "verl" else min(gpus, 1)
 
 
 def model_inputs(wildcards):

@@ -35,7 +35,7 @@ rule train:
         work="results/work/{run}",
     threads: 1
     resources:
-        gpu=config["training"].get("gpus", 0),
+        gpu=train_gpus,
     conda:
         "../../envs/main.yaml"
     script:

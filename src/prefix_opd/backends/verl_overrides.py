@@ -65,8 +65,7 @@ def backend_for(settings: dict[str, Any]) -> str:
     """The engine that runs this run: verl for the OPD methods when `training.backend` is verl, the native
     engine for the methods verl cannot run (:data:`UNSUPPORTED_METHODS`) and whenever the backend is native.
 
-    For the workflow/validation to route runs with; `prefix_opd.validate.check_verl_methods` currently
-    rejects a verl config outright if any of its runs is unsupported (every config has SeqKD and GKD runs).
+    The workflow routes each run with it (the training script, and the GPUs the train rule asks for).
     """
     if settings["training"].get("backend") == "verl" and settings["method"] not in UNSUPPORTED_METHODS:
         return "verl"

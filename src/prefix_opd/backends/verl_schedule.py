@@ -16,7 +16,8 @@ points at) is used for every OPD method, and also renders the prompt itself: the
 generation prompt, then `<think>` (`prefix_opd.models.encode_prompt`, the native engine's own), so prompts
 are token for token those of the native engine. Per rollout it
   * sets `max_tokens` = :func:`max_tokens_at` (L_train for opd_prefix, L_train(step) for opd_schedule,
-    the window's end for opd_window [a, b), L_max otherwise);
+    the window's end for opd_window [a, b), L_max otherwise) and `stop_token_ids` = the end-of-turn and
+    end-of-text ids (`prefix_opd.models.stop_token_ids`, the native engine's stops);
   * returns `response_mask` = :func:`loss_mask` (1 inside [a, b) or on the last W tokens for opd_window,
     1 everywhere otherwise; `prefix_opd.methods.loss_mask`, as the native engine);
   * sets `reward_score = 0` so verl's reward loop is skipped (task rewards are off);
@@ -83,7 +84,7 @@ def _build_agent_loop_class() -> type:
     from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput
     from verl.utils.profiler import simple_timer
 
-    from ..models import encode_prompt
+    from ..models import encode_prompt, stop_token_ids
 
     class PrefixOPDAgentLoop(AgentLoopBase):
         """Single-turn rollout with a per-step `max_tokens` and a loss-window `response_mask`."""
@@ -92,6 +93,7 @@ def _build_agent_loop_class() -> type:
             kwargs.pop("name", None)  # the registry entry's own name, passed along by hydra.instantiate
             super().__init__(*args, **kwargs)
             self.spec = json.loads(spec) if isinstance(spec, str) else dict(spec)
+            self.stop_ids = stop_token_ids(self.tokenizer)
             self.prompt_length = int(self.rollout_config.prompt_length)
             self.response_length = int(self.rollout_config.response_length)
 
@@ -108,6 +110,8 @@ def _build_agent_loop_class() -> type:
                                  f"{self.prompt_length}; raise it")
             params = dict(sampling_params)
             params["max_tokens"] = min(max_tokens_at(self.spec, step), self.response_length)
+            # end of turn as the native engine stops (a Base student's generation config lists only <|endoftext|>)
+            params["stop_token_ids"] = sorted(set(params.get("stop_token_ids") or []) | set(self.stop_ids))
             metrics: dict[str, Any] = {}
             with simple_timer("generate_sequences", metrics):
                 out = await self.server_manager.generate(request_id=uuid4().hex, prompt_ids=prompt_ids,
