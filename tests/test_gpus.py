@@ -58,7 +58,7 @@ def test_concurrent_jobs_never_share_a_gpu(tmp_path: Path) -> None:
         assert p.exitcode == 0
 
     for _, ids, _, _ in records:
-        assert len(ids) == 2 and len(set(ids)) == 2 and all(0 <= g < N_GPUS for g in ids), ids
+        assert len(ids) == 2 and len(set(ids)) == 2 and set(ids) <= {str(g) for g in range(N_GPUS)}, ids
     overlapping = 0
     for (pa, ia, sa, ea), (pb, ib, sb, eb) in combinations(records, 2):
         if sa < eb and sb < ea:  # both held GPUs at the same time
@@ -86,7 +86,7 @@ def test_gpus_of_a_killed_job_are_released(tmp_path: Path) -> None:
     holder = CTX.Process(target=_hold_forever, args=(str(tmp_path), N_GPUS, queue))
     holder.start()
     try:
-        assert sorted(queue.get(timeout=30)) == list(range(N_GPUS))
+        assert queue.get(timeout=30) == [str(g) for g in range(N_GPUS)]
         waiter_q = CTX.Queue()
         waiter = CTX.Process(target=_acquire_and_report, args=(str(tmp_path), 2, waiter_q))
         waiter.start()
@@ -102,7 +102,7 @@ def test_gpus_of_a_killed_job_are_released(tmp_path: Path) -> None:
         assert waiter.exitcode == 0
         # and every GPU is free again afterwards
         with gpus.acquire(N_GPUS, tmp_path) as all_ids:
-            assert all_ids == list(range(N_GPUS))
+            assert all_ids == [str(g) for g in range(N_GPUS)]
     finally:
         if holder.is_alive():
             os.kill(holder.pid, signal.SIGKILL)
@@ -127,17 +127,40 @@ def test_without_slurm_the_lease_sets_visible_devices(monkeypatch: pytest.Monkey
     monkeypatch.setattr(gpus, "acquire", lambda n: real_acquire(n, tmp_path))
     with gpus.gpu_lease(2) as device:
         assert device == "cuda"
-        visible = [int(g) for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",")]
-        assert len(visible) == 2 and len(set(visible)) == 2 and set(visible) <= set(range(N_GPUS))
+        visible = os.environ["CUDA_VISIBLE_DEVICES"].split(",")
+        assert len(visible) == 2 and len(set(visible)) == 2 and set(visible) <= {str(g) for g in range(N_GPUS)}
+        os.environ.pop("CUDA_VISIBLE_DEVICES")  # another job sees the machine's GPUs, not this job's
         with real_acquire(N_GPUS - 2, tmp_path) as rest:  # the other two are still free
             assert not set(rest) & set(visible)
     with gpus.gpu_lease(0) as device:
         assert device == "cpu"
 
 
+def test_a_users_visible_gpus_are_respected(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Outside Slurm, `CUDA_VISIBLE_DEVICES=4,5,6,7 snakemake ...` hands out 4-7 only, disjoint between jobs."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")
+    monkeypatch.setenv("PREFIX_OPD_GPU_COUNT", "8")
+    real_acquire = gpus.acquire
+    monkeypatch.setattr(gpus, "acquire", lambda n: real_acquire(n, tmp_path))
+    with gpus.gpu_lease(2):
+        first = os.environ["CUDA_VISIBLE_DEVICES"].split(",")
+        os.environ["CUDA_VISIBLE_DEVICES"] = "4,5,6,7"  # the next job inherits the user's list, not this one's
+        with gpus.gpu_lease(2):
+            second = os.environ["CUDA_VISIBLE_DEVICES"].split(",")
+    assert set(first) | set(second) == {"4", "5", "6", "7"} and not set(first) & set(second)
+    os.environ["CUDA_VISIBLE_DEVICES"] = "4,5,6,7"
+    with pytest.raises(RuntimeError, match="4 GPUs visible"):
+        with real_acquire(5, tmp_path):
+            pass
+
+
+def test_lock_files_are_per_user() -> None:
+    assert str(os.getuid()) in gpus.LOCK_DIR.name or "PREFIX_OPD_GPU_LOCKS" in os.environ
+
+
 def test_every_job_asks_for_the_gpus_its_engine_needs(tmp_path: Path) -> None:
     """The README's 8-GPU command plans verl runs on training.gpus (teacher and student split them), native runs
-    (SeqKD, GKD) and evaluation jobs on one GPU each."""
+    (SeqKD, GKD) on one GPU, vLLM jobs (evaluation, probe, case study) on eval.tensor_parallel."""
     import yaml
     from snakemake.utils import validate
     from workflow_helpers import copy_repo, planned, snakemake_env
@@ -159,5 +182,6 @@ def test_every_job_asks_for_the_gpus_its_engine_needs(tmp_path: Path) -> None:
         verl = backend_for(runs[job.wc["run"]].settings(config)) == "verl"
         assert int(job.res["gpu"]) == (config["training"]["gpus"] if verl else 1), job
     assert {backend_for(r.settings(config)) for r in runs.values()} == {"verl", "native"}
-    for rule in ("eval_run", "eval_suite"):
-        assert plan.jobs_of(rule) and all(int(j.res["gpu"]) == 1 for j in plan.jobs_of(rule)), rule
+    for rule in ("eval_run", "eval_suite", "teacher_prefix_probe", "case_study"):
+        tp = config["eval"]["tensor_parallel"]
+        assert plan.jobs_of(rule) and all(int(j.res["gpu"]) == tp for j in plan.jobs_of(rule)), rule

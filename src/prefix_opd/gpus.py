@@ -2,19 +2,22 @@
 
 A job asking for n GPUs takes n free ids under an exclusive file lock and holds one lock file per
 id for its lifetime; a crashed job's locks vanish with its process (flock), so its GPUs are free
-again. Under Slurm (`SLURM_JOB_GPUS` / `CUDA_VISIBLE_DEVICES` set by the scheduler) the
-scheduler's assignment is used as is.
+again. The ids are those the user made visible (`CUDA_VISIBLE_DEVICES=4,5,6,7 snakemake ...` hands
+out 4-7), else all of the machine's. Lock files live in a per-user folder. Under Slurm
+(`SLURM_JOB_ID` and `CUDA_VISIBLE_DEVICES` set by the scheduler) the scheduler's assignment is used as is.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-LOCK_DIR = Path(os.environ.get("PREFIX_OPD_GPU_LOCKS", "/tmp/prefix_opd_gpu_locks"))
+LOCK_DIR = Path(os.environ.get("PREFIX_OPD_GPU_LOCKS",
+                              Path(tempfile.gettempdir()) / f"prefix_opd_gpu_locks-{os.getuid()}"))
 
 
 def device_count() -> int:
@@ -26,12 +29,22 @@ def device_count() -> int:
     return torch.cuda.device_count()
 
 
+def visible_gpus() -> list[str]:
+    """The GPU ids jobs may take: the user's CUDA_VISIBLE_DEVICES when set, else every GPU of the machine."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    if env:
+        return [g.strip() for g in env.split(",") if g.strip()]
+    return [str(i) for i in range(device_count())]
+
+
 @contextmanager
-def acquire(n: int, lock_dir: Path = LOCK_DIR) -> Iterator[list[int]]:
-    """Hold `n` distinct GPU ids until the block exits; raises if fewer than n exist."""
-    total = device_count()
+def acquire(n: int, lock_dir: Path = LOCK_DIR) -> Iterator[list[str]]:
+    """Hold `n` distinct GPU ids (of `visible_gpus`) until the block exits; raises if fewer than n exist."""
+    ids = visible_gpus()
+    total = len(ids)
     if n > total:
-        raise RuntimeError(f"resources.gpu = {n} but this machine has {total} GPUs; lower training.gpus")
+        raise RuntimeError(f"resources.gpu = {n} but this machine has {total} GPUs visible "
+                           f"({','.join(ids) or 'none'}); lower training.gpus")
     lock_dir.mkdir(parents=True, exist_ok=True)
     held: list[tuple[int, int]] = []
     with open(lock_dir / "allocator.lock", "w") as guard:
@@ -40,7 +53,7 @@ def acquire(n: int, lock_dir: Path = LOCK_DIR) -> Iterator[list[int]]:
             import time
 
             while len(held) < n:
-                for gpu in range(total):
+                for gpu in ids:
                     if len(held) == n or any(g == gpu for g, _ in held):
                         continue
                     fd = os.open(lock_dir / f"gpu{gpu}.lock", os.O_CREAT | os.O_RDWR)
@@ -54,7 +67,7 @@ def acquire(n: int, lock_dir: Path = LOCK_DIR) -> Iterator[list[int]]:
         finally:
             fcntl.flock(guard, fcntl.LOCK_UN)
     try:
-        yield sorted(g for g, _ in held)
+        yield sorted((g for g, _ in held), key=ids.index)
     finally:
         for _, fd in held:
             fcntl.flock(fd, fcntl.LOCK_UN)

@@ -21,7 +21,7 @@ rule teacher_prefix_probe:
         seed=config["seed"],
     threads: 1
     resources:
-        gpu=1 if config["eval"]["sampler"] == "vllm" else 0,
+        gpu=EVAL_GPUS,
     conda:
         "../../envs/main.yaml"
     script:
@@ -51,7 +51,7 @@ rule case_study:
         seed=config["seed"],
     threads: 1
     resources:
-        gpu=1 if config["eval"]["sampler"] == "vllm" else 0,
+        gpu=EVAL_GPUS,
     conda:
         "../../envs/main.yaml"
     script:

@@ -21,6 +21,9 @@ STUDENTS = list(config["models"]["students"])
 TOY = config["world"] == "toy"
 PKG = "src/prefix_opd"
 TOY_MODELS = ["teacher", "student_small", "student_large"]
+# GPUs of an evaluation-type job (evaluation, probe, case study): vLLM's tensor-parallel size; the in-process
+# samplers run where the job is (a GPU when the training jobs have them is the profile's choice)
+EVAL_GPUS = config["eval"].get("tensor_parallel", 1) if config["eval"]["sampler"] == "vllm" else 0
 
 
 wildcard_constraints:

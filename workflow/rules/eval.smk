@@ -26,7 +26,7 @@ rule eval_run:
         seed=config["seed"],
     threads: 1
     resources:
-        gpu=1 if config["eval"]["sampler"] == "vllm" else 0,
+        gpu=EVAL_GPUS,
     conda:
         "../../envs/main.yaml"
     script:
@@ -53,7 +53,7 @@ rule eval_suite:
         seed=config["seed"],
     threads: 1
     resources:
-        gpu=1 if config["eval"]["sampler"] == "vllm" else 0,
+        gpu=EVAL_GPUS,
     conda:
         "../../envs/main.yaml"
     script:
