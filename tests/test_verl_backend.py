@@ -16,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 import yaml
 
 from prefix_opd import flops
@@ -109,6 +110,9 @@ def verl_answers(opd_settings, paper_settings, parquet, work) -> dict:
                         "parquet": prepared["train"], "n": 3}}
     for key, (settings, steps, n_tokens) in _agent_loop_cases(opd_settings).items():
         jobs[key] = _agent_loop_job(settings, work, steps, n_tokens)
+    for key, batch in LOSS_BATCHES.items():
+        jobs[key] = {"mode": "aggregate", "loss_mat": batch["k1"], "mask": batch["mask"],
+                     "loss_agg_mode": verl_overrides.LOSS_AGG_MODE}
     answers = run_helper({"mode": "batch", "jobs": jobs}, work)
     answers["intended"] = intended
     return answers
@@ -185,7 +189,7 @@ def test_per_method_values(composed, opd_settings, paper_settings):
         assert v["actor_rollout_ref.actor.optim.lr"] == pytest.approx(s["lr"])
         assert v["trainer.total_training_steps"] == s["steps"] and v["trainer.save_freq"] == s["save_every"]
         assert v["trainer.nnodes"] == NNODES and v["trainer.n_gpus_per_node"] == GPUS_PER_NODE // 2
-        assert v["actor_rollout_ref.actor.loss_agg_mode"] == "token-sum"
+        assert v["actor_rollout_ref.actor.loss_agg_mode"] == "seq-mean-token-sum"
         assert v["actor_rollout_ref.rollout.agent.default_agent_loop"] == verl_schedule.AGENT_LOOP_NAME
         assert v["actor_rollout_ref.actor.fsdp_config.dtype"] == v["actor_rollout_ref.rollout.dtype"] == \
             s["training"]["dtype"]
@@ -358,6 +362,33 @@ def test_agent_loop_masks_windows_and_tails(opd_settings, verl_answers):
     assert all(x["max_tokens"] == prefix["l_train"] == x["n_response"] for x in r)
 
 
+# ---------------------------------------------------------------------------------------------- (c') loss scale
+
+_GEN = torch.Generator().manual_seed(0)
+_LOGP = {"samp": -torch.rand(4, 6, generator=_GEN, dtype=torch.float64),
+         "teacher": -torch.rand(4, 6, generator=_GEN, dtype=torch.float64)}
+_MASK = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 0], [1, 1, 1, 0, 0, 0]])
+LOSS_BATCHES = {
+    name: {"k1": (_LOGP["samp"] - _LOGP["teacher"]).tolist(), "mask": mask.tolist()}
+    for name, mask in (("loss_full", _MASK), ("loss_window", _MASK * torch.tensor([0, 0, 0, 1, 1, 0]).bool()))
+}
+
+
+def test_verl_loss_has_the_native_scale(verl_answers):
+    """verl's aggregated distillation loss equals the native engine's Eq. 1 loss (token sums over rollouts,
+    divided by the rollouts) on the same batch at importance ratio 1; with a rollout whose window mask is
+    empty, verl averages over the rollouts that have loss tokens."""
+    from prefix_opd.losses import opd_loss
+
+    for key, batch in LOSS_BATCHES.items():
+        mask = torch.tensor(batch["mask"])
+        native, _ = opd_loss(_LOGP["samp"], _LOGP["samp"], _LOGP["teacher"], mask, 0.0, float(mask.shape[0]))
+        in_loss = int((mask.sum(-1) > 0).sum())
+        verl = _ok(verl_answers[key])["loss"]
+        assert verl == pytest.approx(float(native) * mask.shape[0] / in_loss, rel=1e-9), key
+    assert int((torch.tensor(LOSS_BATCHES["loss_window"]["mask"]).sum(-1) == 0).sum()) >= 1  # empty rows
+
+
 # ---------------------------------------------------------------------------------------------- (d) metrics
 
 
@@ -384,7 +415,7 @@ def test_metrics_from_verl_file_log_with_exact_lengths(opd_settings):
         expected = l_train_at(s["schedule"], k - 1, s["training"]["l_max"])
         assert r["l_train"] == expected == generation_length(rollout_spec(s), k - 1)
         assert r["rollouts"] == n and r["response_tokens"] == 4 * k * n and r["prompt_tokens"] == 20 * n
-        assert r["kl_mean"] == pytest.approx(2.0 * k / (4 * k * n)) and r["diag_flops"] == 0.0
+        assert r["kl_mean"] == pytest.approx(2.0 * k * n / (4 * k * n)) and r["diag_flops"] == 0.0
 
 
 def test_metrics_from_verl_console_lines_and_means(opd_settings, tmp_path):
@@ -398,7 +429,7 @@ def test_metrics_from_verl_console_lines_and_means(opd_settings, tmp_path):
     (row,) = verl_data.metrics_from_verl(path, s, SHAPE_S, SHAPE_T)
     assert row["step"] == 1 and row["loss"] == 64.0 and row["seconds"] == 2.5
     assert row["response_tokens"] == 8 * n and row["prompt_tokens"] == 24 * n
-    assert row["kl_mean"] == pytest.approx(64.0 / (8 * n))
+    assert row["kl_mean"] == pytest.approx(64.0 * n / (8 * n))  # per-rollout loss x rollouts / tokens
     assert row["flops"] == pytest.approx(flops.opd_step_flops(SHAPE_S, SHAPE_T, [8] * n))
     assert row["flops_with_prompt"] == pytest.approx(flops.opd_step_flops(SHAPE_S, SHAPE_T, [32] * n))
     window = _run(opd_settings, "opd_window", tail=None)

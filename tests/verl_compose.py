@@ -171,6 +171,17 @@ def dataset(job: dict) -> dict:
     return {"len": len(ds), "items": items}
 
 
+def aggregate(job: dict) -> dict:
+    """verl's own loss aggregation (`core_algos.agg_loss`, as its distillation loss calls it) of a token-loss
+    matrix under the actor's `loss_agg_mode`."""
+    import torch
+    from verl.trainer.ppo.core_algos import agg_loss
+
+    value = agg_loss(torch.tensor(job["loss_mat"], dtype=torch.float64), torch.tensor(job["mask"]),
+                     job["loss_agg_mode"])
+    return {"loss": float(value)}
+
+
 def answer(job: dict) -> dict:
     try:
         if job["mode"] == "compose":
@@ -179,6 +190,8 @@ def answer(job: dict) -> dict:
             return agent_loop(job)
         if job["mode"] == "dataset":
             return dataset(job)
+        if job["mode"] == "aggregate":
+            return aggregate(job)
         if job["mode"] == "batch":
             return {key: answer(sub) for key, sub in job["jobs"].items()}
         raise ValueError(f"unknown mode {job['mode']}")

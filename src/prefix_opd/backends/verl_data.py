@@ -190,11 +190,13 @@ def metrics_from_verl(source: str | Path | Iterable[str | dict[str, Any]], setti
 
     * rollouts = batch_prompts x samples_per_prompt; prompt/response tokens from `prompt_length/mean` and
       `response_length/mean` (times rollouts), or exactly from the agent loop's lengths file;
-    * loss = `actor/distillation/loss`: the batch's summed surrogate (token-sum; verl sums it over
-      micro-batches and ranks);
-    * kl_mean = loss / loss tokens: the mean sampled reverse KL k1 (exact when the importance ratio is 1,
-      i.e. up to sampler/trainer numerics); loss tokens come from the lengths file, else = response tokens
-      (not known for opd_window without the file: NaN);
+    * loss = `actor/distillation/loss`: the surrogate summed over each rollout's tokens, averaged over the
+      rollouts (seq-mean-token-sum, the native engine's normalisation; verl sums the micro-batches' and
+      ranks' shares of it);
+    * kl_mean = loss x rollouts / loss tokens: the mean sampled reverse KL k1 per token (exact when the
+      importance ratio is 1, i.e. up to sampler/trainer numerics); rollouts counted as verl does (those with
+      a loss token) and loss tokens from the lengths file, else all rollouts and the response tokens (not
+      known for opd_window without the file: NaN);
     * flops = `flops.opd_step_flops` over the supervised sequence lengths (prompt + response): exact with
       the lengths file, else from the mean length (sum(s^2) taken as n * mean^2, a lower bound);
     * seconds = `timing_s/step`; diag_flops = 0 (the Fig. 5 diagnostic rollouts are native-only).
@@ -214,6 +216,7 @@ def metrics_from_verl(source: str | Path | Iterable[str | dict[str, Any]], setti
             prompt_tokens = sum(p for p, _, _ in measured)
             response_tokens = sum(r for _, r, _ in measured)
             loss_tokens: float = sum(m for _, _, m in measured)
+            in_loss = sum(1 for _, _, m in measured if m > 0)
         else:
             p_mean = _first(data, "prompt_length/mean") or 0.0
             r_mean = _first(data, "response_length/mean") or 0.0
@@ -221,6 +224,7 @@ def metrics_from_verl(source: str | Path | Iterable[str | dict[str, Any]], setti
             seq_lens = [round(p_mean + r_mean)] * n
             response_lens = [round(r_mean)] * n
             loss_tokens = math.nan if settings["method"] == "opd_window" else response_tokens
+            in_loss = n
         loss = _first(data, "actor/distillation/loss", "distillation/loss", "actor/pg_loss")
         loss = math.nan if loss is None else loss
         step_flops = flops.opd_step_flops(student, teacher, response_lens)  # supervised tokens (Appendix B)
@@ -229,7 +233,7 @@ def metrics_from_verl(source: str | Path | Iterable[str | dict[str, Any]], setti
         flops_cum += step_flops
         with_prompt_cum += with_prompt
         seconds_cum += seconds
-        kl_mean = loss / loss_tokens if loss_tokens and not math.isnan(loss_tokens) else math.nan
+        kl_mean = loss * in_loss / loss_tokens if loss_tokens and not math.isnan(loss_tokens) else math.nan
         rows.append({"step": step, "l_train": max_tokens_at(spec, step - 1), "rollouts": n,
                      "prompt_tokens": prompt_tokens, "response_tokens": response_tokens, "loss": loss,
                      "kl_mean": kl_mean, "flops": step_flops, "flops_cum": flops_cum,

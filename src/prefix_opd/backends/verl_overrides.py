@@ -21,9 +21,11 @@ advantage and ratio > 3 the token's gradient is dropped). With one optimiser ste
 numerics, so neither clip matters in practice. `algorithm.rollout_correction.loss_type=reinforce` is
 pinned as the design asks, but in verl 0.9.1 it is read only by the `bypass_mode` *policy* loss, which
 the v1 trainer never selects and the distillation loss never calls: it has no effect on this objective.
-`actor.loss_agg_mode=token-sum` sums over every token of the global batch (Tinker; the paper "sums the
-token-level losses over the sequence length"); the native engine divides that sum by the number of
-rollouts, a constant factor B*K that AdamW absorbs except through `optim.clip_grad`.
+`actor.loss_agg_mode=seq-mean-token-sum` sums each rollout's token losses (the paper "sums the token-level
+losses over the sequence length") and averages over the global batch's rollouts: the native engine's
+normalisation (docs/design.md section 4), so `optim.clip_grad` sees the same gradient scale on both engines
+(a token sum over 2,048 rollouts would be clipped ~2,000x harder). verl leaves rollouts whose loss mask is
+empty out of that mean (only possible for opd_window); the native engine counts them.
 
 Not expressible in verl 0.9.1 (refused with an error, never silently changed):
   * a KL discount gamma != 0: verl's distillation advantages are per token (`-k1_t`); `algorithm.gamma`
@@ -58,6 +60,7 @@ UNSUPPORTED_METHODS: dict[str, str] = {
 VERL_METHODS = ("opd", "opd_prefix", "opd_schedule", "opd_window")
 TEACHER_NAME = "teacher_model"  # verl's single-teacher entry (distillation.teacher_models.teacher_model)
 UNCLIPPED_RATIO_HIGH = 1.0e9
+LOSS_AGG_MODE = "seq-mean-token-sum"  # token sums per rollout, averaged over rollouts: the native Eq. 1 scale
 SRC_DIR = Path(__file__).resolve().parents[2]  # .../src, put on the Ray workers' PYTHONPATH
 
 
@@ -178,7 +181,7 @@ def override_dict(settings: dict[str, Any], train_parquet: str, val_parquet: str
         "actor_rollout_ref.actor.use_dynamic_bsz": True,
         "actor_rollout_ref.actor.ppo_max_token_len_per_gpu": max(int(t["micro_batch_tokens"]),
                                                                  int(max_prompt_length) + response_len),
-        "actor_rollout_ref.actor.loss_agg_mode": "token-sum",
+        "actor_rollout_ref.actor.loss_agg_mode": LOSS_AGG_MODE,
         "actor_rollout_ref.actor.use_kl_loss": False, "actor_rollout_ref.actor.entropy_coeff": 0.0,
         "actor_rollout_ref.actor.checkpoint.save_contents": ["model", "optimizer", "extra", "hf_model"],
         # compute dtype of the student's FSDP forward/backward (master weights stay fp32: fsdp_config.model_dtype)
