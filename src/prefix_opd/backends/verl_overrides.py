@@ -57,6 +57,14 @@ UNSUPPORTED_METHODS: dict[str, str] = {
 }
 """Methods `training.backend: verl` cannot run, with the reason (read by `prefix_opd.validate`)."""
 
+RUN_NATIVELY: dict[str, str] = {
+    "opd_window": "verl 0.9.1's distillation loss logs the min/max loss over a micro-batch's loss tokens "
+                  "(`compute_distillation_loss_range`) and fails on a micro-batch whose loss masks are all empty, "
+                  "which a window starting beyond short responses produces; the window runs train natively "
+                  "(their overrides and agent-loop masks compose, and are tested, for a verl that handles it)",
+}
+"""Methods verl can express but the workflow routes to the native engine, with the reason."""
+
 VERL_METHODS = ("opd", "opd_prefix", "opd_schedule", "opd_window")
 TEACHER_NAME = "teacher_model"  # verl's single-teacher entry (distillation.teacher_models.teacher_model)
 UNCLIPPED_RATIO_HIGH = 1.0e9
@@ -66,11 +74,13 @@ SRC_DIR = Path(__file__).resolve().parents[2]  # .../src, put on the Ray workers
 
 def backend_for(settings: dict[str, Any]) -> str:
     """The engine that runs this run: verl for the OPD methods when `training.backend` is verl, the native
-    engine for the methods verl cannot run (:data:`UNSUPPORTED_METHODS`) and whenever the backend is native.
+    engine for the methods verl cannot run (:data:`UNSUPPORTED_METHODS`) or cannot run safely
+    (:data:`RUN_NATIVELY`), and whenever the backend is native.
 
     The workflow routes each run with it (the training script, and the GPUs the train rule asks for).
     """
-    if settings["training"].get("backend") == "verl" and settings["method"] not in UNSUPPORTED_METHODS:
+    method = settings["method"]
+    if settings["training"].get("backend") == "verl" and method not in UNSUPPORTED_METHODS | RUN_NATIVELY:
         return "verl"
     return "native"
 
