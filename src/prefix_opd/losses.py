@@ -28,6 +28,8 @@ reverse KL ``KL(pi_theta(y) || pi_T(y))``. Both coincide for one-token sequences
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -51,6 +53,26 @@ __all__ = [
 def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
     """Accumulation dtype for softmax normalisers: at least float32 (float64 stays float64)."""
     return torch.promote_types(dtype, torch.float32)
+
+
+def _grad_buffers(ctx: Any, hidden_NH: Tensor, weight_VH: Tensor, acc: torch.dtype
+                  ) -> tuple[Tensor | None, Tensor | None]:
+    """Zeroed gradients of the hidden states and (in `acc` precision) of the output weight, each only when
+    autograd asks for it."""
+    need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    return (torch.zeros_like(hidden_NH) if need_h else None,
+            torch.zeros(weight_VH.shape, dtype=acc, device=weight_VH.device) if need_w else None)
+
+
+def _backprop_chunk(grad_logits_CV: Tensor, hidden_NH: Tensor, weight_VH: Tensor, grad_h_NH: Tensor | None,
+                    grad_w_VH: Tensor | None, s: int, e: int, acc: torch.dtype) -> None:
+    """The chain rule through `logits = hidden @ weight.T` for tokens [s, e): into `grad_h_NH[s:e]` and, summed
+    over chunks in `acc` precision, into `grad_w_VH` (either may be None: not needed)."""
+    grad_logits_CV = grad_logits_CV.to(hidden_NH.dtype)
+    if grad_h_NH is not None:
+        grad_h_NH[s:e] = grad_logits_CV @ weight_VH.to(hidden_NH.dtype)
+    if grad_w_VH is not None:
+        grad_w_VH += (grad_logits_CV.T @ hidden_NH[s:e]).to(acc)
 
 
 def _chunk_logits(hidden_CH: Tensor, weight_VH: Tensor, temperature: float, acc: torch.dtype) -> Tensor:
@@ -122,13 +144,11 @@ class _ChunkedTokenLogprob(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_N):  # type: ignore[override]
         hidden_NH, weight_VH, targets_N, lse_N = ctx.saved_tensors
-        need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         acc = lse_N.dtype
         tau = ctx.temperature
         grad_N = grad_N.to(acc)
         n_tokens = hidden_NH.shape[0]
-        grad_h_NH = torch.zeros_like(hidden_NH) if need_h else None
-        grad_w_VH = torch.zeros(weight_VH.shape, dtype=acc, device=weight_VH.device) if need_w else None
+        grad_h_NH, grad_w_VH = _grad_buffers(ctx, hidden_NH, weight_VH, acc)
         for s in range(0, n_tokens, ctx.chunk_tokens):
             e = min(s + ctx.chunk_tokens, n_tokens)
             g_C = grad_N[s:e]
@@ -136,13 +156,9 @@ class _ChunkedTokenLogprob(torch.autograd.Function):
             probs_CV.sub_(lse_N[s:e, None]).exp_()  # softmax
             grad_logits_CV = probs_CV.mul_(-(g_C / tau)[:, None])
             grad_logits_CV.scatter_add_(1, targets_N[s:e, None], (g_C / tau)[:, None])
-            grad_logits_CV = grad_logits_CV.to(hidden_NH.dtype)
-            if need_h:
-                grad_h_NH[s:e] = grad_logits_CV @ weight_VH.to(hidden_NH.dtype)
-            if need_w:
-                grad_w_VH += (grad_logits_CV.T @ hidden_NH[s:e]).to(acc)
+            _backprop_chunk(grad_logits_CV, hidden_NH, weight_VH, grad_h_NH, grad_w_VH, s, e, acc)
             del probs_CV, grad_logits_CV
-        if need_w:
+        if grad_w_VH is not None:
             grad_w_VH = grad_w_VH.to(weight_VH.dtype)
         return grad_h_NH, grad_w_VH, None, None, None
 
@@ -288,12 +304,10 @@ class _ChunkedFullVocabKL(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_N):  # type: ignore[override]
         s_hidden_NH, s_weight_VH, t_hidden_NH, t_weight_VH, lse_s_N, lse_t_N, kl_N = ctx.saved_tensors
-        need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         acc, tau = kl_N.dtype, ctx.temperature
         grad_N = grad_N.to(acc)
         n_tokens = s_hidden_NH.shape[0]
-        grad_h_NH = torch.zeros_like(s_hidden_NH) if need_h else None
-        grad_w_VH = torch.zeros(s_weight_VH.shape, dtype=acc, device=s_weight_VH.device) if need_w else None
+        grad_h_NH, grad_w_VH = _grad_buffers(ctx, s_hidden_NH, s_weight_VH, acc)
         for s in range(0, n_tokens, ctx.chunk_tokens):
             e = min(s + ctx.chunk_tokens, n_tokens)
             q_CV = _chunk_logits(s_hidden_NH[s:e], s_weight_VH, tau, acc).sub_(lse_s_N[s:e, None])
@@ -305,13 +319,9 @@ class _ChunkedFullVocabKL(torch.autograd.Function):
                 grad_logits_CV = q_CV.exp_().mul_(p_CV)
             del p_CV
             grad_logits_CV.mul_((grad_N[s:e] / tau)[:, None])
-            grad_logits_CV = grad_logits_CV.to(s_hidden_NH.dtype)
-            if need_h:
-                grad_h_NH[s:e] = grad_logits_CV @ s_weight_VH.to(s_hidden_NH.dtype)
-            if need_w:
-                grad_w_VH += (grad_logits_CV.T @ s_hidden_NH[s:e]).to(acc)
+            _backprop_chunk(grad_logits_CV, s_hidden_NH, s_weight_VH, grad_h_NH, grad_w_VH, s, e, acc)
             del q_CV, grad_logits_CV
-        if need_w:
+        if grad_w_VH is not None:
             grad_w_VH = grad_w_VH.to(s_weight_VH.dtype)
         return grad_h_NH, grad_w_VH, None, None, None, None, None
 

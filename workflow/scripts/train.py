@@ -1,5 +1,7 @@
 """Snakemake adapter: train one run (resumes from its work folder) on the native engine or through verl."""
 
+from pathlib import Path
+
 import yaml
 
 from prefix_opd.backends.verl_overrides import backend_for
@@ -10,7 +12,7 @@ from prefix_opd.train import train
 sm = snakemake  # noqa: F821
 to_file(sm.log[0])
 settings = yaml.safe_load(open(sm.input.settings))
-out_dir = f"results/runs/{sm.wildcards.run}"
+out_dir = str(Path(sm.output.metrics).parent)  # checkpoints/, metrics.csv, kl_by_position.csv
 gpus = int(sm.resources.get("gpu", 0))
 if backend_for(settings) == "verl":
     from prefix_opd.backends.verl_run import train_with_verl
