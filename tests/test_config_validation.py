@@ -199,3 +199,18 @@ def test_valid_ci_config_is_accepted(repo_copy: Path) -> None:
 def test_at_least_fourteen_cases() -> None:
     assert len(CASES) >= 14
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+def test_paper_config_states_the_papers_settings() -> None:
+    """config/paper.yaml as the paper: GKD 512 prompts x 1 rollout per step, probe responses (prefix +
+    continuation) within 32k tokens, verl's default weight decay where the paper is silent."""
+    from prefix_opd.runs import gkd_runs
+    from prefix_opd.validate import merge_configs
+
+    root = Path(__file__).resolve().parents[1]
+    config = merge_configs(*(yaml.safe_load((root / "config" / f).read_text()) for f in ("config.yaml", "paper.yaml")))
+    for run in gkd_runs(config).values():
+        assert (run.training["batch_prompts"], run.training["samples_per_prompt"]) == (512, 1), run.name
+    probe = config["experiments"]["probe"]
+    assert probe["max_new_tokens"] + max(probe["lengths"]) <= 32768
+    assert config["training"]["weight_decay"] == 0.01

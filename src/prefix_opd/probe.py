@@ -5,8 +5,9 @@ The teacher writes one full solution per dev question (temperature ``eval.temper
 the student continues from the first ``L_p = min(L, L_r - answer_margin)`` tokens of the teacher's response
 (``L_r`` = its length, stop token excluded; ``L_p`` clamped at 0), so the teacher's final answer is
 unlikely to be in the prefix. ``k = experiments.probe.samples`` continuations per question, each with up to
-``eval.max_new_tokens`` new tokens (the paper raised the limit for this probe so that continuing never runs
-out of room), graded on the full text (prefix + continuation) by the evaluation's grader.
+``experiments.probe.max_new_tokens`` new tokens (default ``eval.max_new_tokens``; the paper raised the limit
+for this probe to 32k so that continuing never runs out of room), graded on the full text (prefix +
+continuation) by the evaluation's grader.
 """
 
 from __future__ import annotations

@@ -160,8 +160,8 @@ def gkd_runs(config: dict) -> dict[str, RunSpec]:
             for lr in g["lrs"]:
                 name = run_name(f"{g['student']}-gkd{g['prefix']}-lam{lam}-beta{beta}-lr{lr_tag(lr)}",
                                 seeds(config)[0])
-                training = _training(config) | {"samples_per_prompt": 1,
-                                                "batch_prompts": t["batch_prompts"] * t["samples_per_prompt"]}
+                batch = g.get("batch_prompts", t["batch_prompts"] * t["samples_per_prompt"])
+                training = _training(config) | {"samples_per_prompt": 1, "batch_prompts": batch}
                 runs.append(RunSpec(name=name, student=g["student"], method="gkd", lr=lr, steps=t["steps"],
                                     save_every=t["save_every"], l_train=g["prefix"], gkd_lambda=lam,
                                     gkd_beta=beta, training=training, seed=seeds(config)[0]))

@@ -17,7 +17,7 @@ rule teacher_prefix_probe:
         teacher=lambda wc: config["models"]["teacher"],  # a folder here, a hub id at paper scale
         students=lambda wc: config["models"]["students"],
         probe=PROBE,
-        eval_cfg=config["eval"],
+        eval_cfg=config["eval"] | {"max_new_tokens": PROBE.get("max_new_tokens", config["eval"]["max_new_tokens"])},
         seed=config["seed"],
     threads: 1
     resources:
