@@ -190,6 +190,9 @@ def test_per_method_values(composed, opd_settings, paper_settings):
         assert v["trainer.total_training_steps"] == s["steps"] and v["trainer.save_freq"] == s["save_every"]
         assert v["trainer.nnodes"] == NNODES and v["trainer.n_gpus_per_node"] == GPUS_PER_NODE // 2
         assert v["actor_rollout_ref.actor.loss_agg_mode"] == "seq-mean-token-sum"
+        # one full sequence per micro-batch: the logits of prompt + response tokens, no more
+        tokens = v["actor_rollout_ref.actor.ppo_max_token_len_per_gpu"]
+        assert tokens == v["data.max_prompt_length"] + v["data.max_response_length"], name
         assert v["actor_rollout_ref.rollout.agent.default_agent_loop"] == verl_schedule.AGENT_LOOP_NAME
         assert v["actor_rollout_ref.actor.fsdp_config.dtype"] == v["actor_rollout_ref.rollout.dtype"] == \
             s["training"]["dtype"]

@@ -164,7 +164,7 @@ def fig2(spec: dict[str, Any], png: str) -> None:
     for ax, (student, run) in zip(axes[:, 0], panels, strict=True):
         rows = _kl_rows(run, "train", steps)
         if rows.empty:
-            _no_data(ax, f"no train KL rows at log steps {steps}")
+            _no_data(ax, f"{run} logged no KL at log steps {steps}\n(a verl run logs none: train it natively)")
         else:
             _kl_panel(ax, rows, steps)
         ax.set_title(spec["students"][student])
@@ -304,7 +304,8 @@ def fig5(spec: dict[str, Any], png: str) -> None:
     for ax, (student, run, length) in zip(axes[:, 0], panels, strict=True):
         rows = _kl_rows(run, "diagnostic", steps)
         if rows.empty:
-            _no_data(ax, f"no diagnostic KL rows at log steps {steps}")
+            _no_data(ax, f"{run} logged no diagnostic KL at log steps {steps}\n(a verl run logs none: train it "
+                         "natively)")
         else:
             _kl_panel(ax, rows, steps)
         ax.axvspan(0, length, color="tab:blue", alpha=0.07)

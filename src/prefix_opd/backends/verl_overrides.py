@@ -93,6 +93,15 @@ def max_response_length(settings: dict[str, Any]) -> int:
     return methods.max_generation_length(methods.rollout_spec(settings))
 
 
+def max_token_len_per_gpu(max_prompt_length: int, max_response_length: int) -> int:
+    """`actor.ppo_max_token_len_per_gpu` (dynamic micro-batches): room for one full sequence, prompt + response,
+    and no more. The student's logits of a micro-batch are tokens x vocab: at the paper's 1,024 + 16,384 tokens
+    and Qwen3's 151,936-token vocabulary that is 2.6e9 values, 5.3 GB in bf16 (10.6 GB if upcast to fp32 for
+    the log-softmax), beside the FSDP shard of an 8B student; the native engine's `micro_batch_tokens` (65,536
+    in paper.yaml) would be 20 GB of bf16 logits, so it is not used here."""
+    return int(max_prompt_length) + int(max_response_length)
+
+
 def _local_path(p: str) -> str:
     """Absolute path for a local model folder (Ray workers do not share our working directory); a hub id
     such as `Qwen/Qwen3-8B` that is not a local folder stays as it is."""
@@ -189,8 +198,8 @@ def override_dict(settings: dict[str, Any], train_parquet: str, val_parquet: str
         "actor_rollout_ref.actor.ppo_mini_batch_size": int(t["batch_prompts"]),
         "actor_rollout_ref.actor.ppo_epochs": 1, "actor_rollout_ref.actor.shuffle": False,
         "actor_rollout_ref.actor.use_dynamic_bsz": True,
-        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu": max(int(t["micro_batch_tokens"]),
-                                                                 int(max_prompt_length) + response_len),
+        "actor_rollout_ref.actor.ppo_max_token_len_per_gpu": max_token_len_per_gpu(int(max_prompt_length),
+                                                                                   response_len),
         "actor_rollout_ref.actor.loss_agg_mode": LOSS_AGG_MODE,
         "actor_rollout_ref.actor.use_kl_loss": False, "actor_rollout_ref.actor.entropy_coeff": 0.0,
         "actor_rollout_ref.actor.checkpoint.save_contents": ["model", "optimizer", "extra", "hf_model"],
