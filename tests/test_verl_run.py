@@ -138,7 +138,8 @@ def test_publish_uses_exact_lengths_and_refuses_unfinished_runs(world, tmp_path)
     assert metrics["flops"].tolist() == pytest.approx([flops.opd_step_flops(student, teacher, [4] * n)] * 2)
     with_prompt = flops.opd_step_flops(student, teacher, [13] * n)
     assert metrics["flops_with_prompt"].tolist() == pytest.approx([with_prompt] * 2)
-    assert metrics["kl_mean"].tolist() == pytest.approx([1.0 / (4 * n)] * 2)
+    # the logged loss is per rollout (seq-mean-token-sum): x rollouts / loss tokens = KL per token
+    assert metrics["kl_mean"].tolist() == pytest.approx([1.0 * n / (4 * n)] * 2)
     assert (metrics["l_train"] == settings["l_train"]).all()
 
 

@@ -74,8 +74,10 @@ def test_killed_run_resumes_without_recomputing(tmp_path: Path) -> None:
             training = [j for j in running if j.rule == "train"
                         and (copy / "results" / "logs" / "train" / f"{j.wc['run']}.log").exists()]
             if len(finished) >= MIN_FINISHED and training:
-                time.sleep(1.0)  # let the job get into its work
-                break
+                time.sleep(0.5)  # let the job get into its work, then kill only if it is still running
+                _, still = _state(log_path.read_text())
+                if {_job_key(j) for j in training} & {_job_key(j) for j in still}:
+                    break
             time.sleep(0.5)
     finally:
         kill_group(proc)
