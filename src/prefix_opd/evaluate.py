@@ -28,12 +28,19 @@ from .selection import choose_step
 log = logging.getLogger(__name__)
 
 
+def load_for_sampling(model_dir: str, device: str | None = None) -> torch.nn.Module:
+    """A checkpoint as the evaluation samples from it: bf16 on the job's GPU when it has one, else fp32 on the
+    CPU (`device` overrides where it goes: vLLM takes its weights from the CPU)."""
+    on_gpu = torch.cuda.is_available()
+    return load_model(model_dir, dtype="bfloat16" if on_gpu else "float32",
+                      device=device or ("cuda" if on_gpu else "cpu")).eval()
+
+
 def make_sampler(kind: str, model_dir: str, eval_cfg: dict[str, Any]) -> tuple[Sampler, Any]:
     """The configured sampler; vLLM falls back to Hugging Face (and says so) when not installed.
 
     The Hugging Face path runs on the GPU the job was given (CUDA_VISIBLE_DEVICES), else on the CPU.
     """
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = load_tokenizer(model_dir)
     stops = stop_token_ids(tokenizer)
     if kind == "vllm" and not vllm_available():
@@ -44,10 +51,8 @@ def make_sampler(kind: str, model_dir: str, eval_cfg: dict[str, Any]) -> tuple[S
                               tensor_parallel_size=eval_cfg.get("tensor_parallel", 1),
                               max_model_len=eval_cfg["max_new_tokens"] + 2048)
         return sampler, tokenizer
-    dtype = "bfloat16" if device == "cuda" else "float32"
-    model = load_model(model_dir, dtype=dtype, device=device).eval()
-    return local_sampler(kind, model, stops, tokenizer.pad_token_id, eval_cfg["temperature"], eval_cfg["top_p"],
-                         eval_cfg.get("max_batch_tokens", 65536)), tokenizer
+    return local_sampler(kind, load_for_sampling(model_dir), stops, tokenizer.pad_token_id, eval_cfg["temperature"],
+                         eval_cfg["top_p"], eval_cfg.get("max_batch_tokens", 65536)), tokenizer
 
 
 def decode_response(tokenizer: Any, ids: list[int], stops: list[int]) -> str:
@@ -117,10 +122,9 @@ class JobSampler:
             if self.current is None:
                 self.current = make_sampler(self.eval_cfg["sampler"], model_dir, self.eval_cfg)
             else:
-                on_gpu = torch.cuda.is_available()
-                device = "cuda" if on_gpu and not isinstance(self.current[0], VLLMSampler) else "cpu"
-                self.current[0].update_weights(load_model(model_dir, dtype="bfloat16" if on_gpu else "float32",
-                                                          device=device).eval())
+                sampler = self.current[0]
+                sampler.update_weights(load_for_sampling(model_dir, "cpu" if isinstance(sampler, VLLMSampler)
+                                                         else None))
             self.model_dir = model_dir
         return self.current
 
