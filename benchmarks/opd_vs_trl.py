@@ -154,6 +154,7 @@ def native_worker(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
     import transformers
 
+    from prefix_opd import methods
     from prefix_opd.train import Trainer
 
     trainer = Trainer(spec["settings"], spec["questions"], spec["questions"], spec["threads"])
@@ -165,7 +166,7 @@ def native_worker(spec: dict[str, Any]) -> dict[str, Any]:
             raise RuntimeError(f"native step {step}: prompts differ from the prepared ones")
         gate.wait()
         t0 = time.perf_counter()
-        result = trainer.step(step)
+        result = trainer.step(step, methods.generation_length(trainer.spec, step))
         seconds.append(time.perf_counter() - t0)
         gate.done()
         tokens.append(result.response_tokens)

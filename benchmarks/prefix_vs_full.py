@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 import yaml
 
+from prefix_opd import methods
 from prefix_opd.runs import expand_runs
 from prefix_opd.train import Trainer
 
@@ -40,7 +41,7 @@ def main() -> None:
         seconds, flops, tokens = [], [], []
         for step in range(args.steps + 1):
             t0 = time.perf_counter()
-            result = trainer.step(step)
+            result = trainer.step(step, methods.generation_length(trainer.spec, step))
             if step:  # step 0 is the warm-up
                 seconds.append(time.perf_counter() - t0)
                 flops.append(trainer.step_flops(result.seq_lens))

@@ -31,6 +31,10 @@ ERROR_WORDS = ("invalid", "error", "not", "must", "unknown", "missing", "exceed"
                "does not", "more than", "required", "less than", "duplicate", "both named")
 
 
+def _schedules(*entries: dict[str, Any]) -> dict[str, Any]:
+    return {"experiments": {"main": {"schedules": list(entries)}}}
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -58,10 +62,21 @@ CASES = [
     Case("zero_lr_in_sweep", {"experiments": {"gkd": {"lrs": [0.0]}}}, "experiments.gkd.lrs[0]"),
     Case("prefix_longer_than_l_max", {"experiments": {"main": {"prefix_lengths": [4, 512]}}},
          "experiments.main.prefix_lengths[1]"),
-    Case("schedule_missing_step_parameter", {"experiments": {"main": {"schedule": {"name": "linear", "l0": 1}}}},
-         "experiments.main.schedule.dl", delete=("experiments.main.schedule.dl",)),
-    Case("unknown_schedule", {"experiments": {"main": {"schedule": {"name": "cosine"}}}},
-         "experiments.main.schedule.name"),
+    Case("schedule_missing_step_parameter", _schedules({"name": "lin", "kind": "linear", "l0": 1}),
+         "experiments.main.schedules[0].dl"),
+    Case("unknown_schedule", _schedules({"name": "cos", "kind": "cosine"}), "experiments.main.schedules[0].kind"),
+    Case("schedule_unknown_parameter", _schedules({"name": "kl", "kind": "kl_frontier", "l0": 7, "grow": 7, "hold": 3,
+                                            "width": 7, "ratio": 1.0, "probes": 4, "patience": 2}),
+         "experiments.main.schedules[0].patience"),
+    Case("schedule_ratio_a_string", _schedules({"name": "kl", "kind": "kl_frontier", "l0": 7, "grow": 7, "hold": 3,
+                                         "width": 7, "ratio": "1", "probes": 4}),
+         "experiments.main.schedules[0].ratio"),
+    Case("schedule_names_repeat", _schedules({"name": "a", "kind": "linear", "l0": 1, "dl": 5},
+                                       {"name": "a", "kind": "linear", "l0": 1, "dl": 9}),
+         "experiments.main.schedules[1].name"),
+    Case("adaptive_schedule_on_verl", {"training": {"backend": "verl", "gpus": 2}, **_schedules(
+        {"name": "gap", "kind": "boundary_gap", "l0": 7, "grow": 7, "hold": 3, "width": 7, "threshold": 0.5})},
+         "experiments.main.schedules[0].kind", extra_phrase="native engine"),
     Case("window_outside_range", {"experiments": {"windows": {"windows": [[300, 400]]}}},
          "experiments.windows.windows[0]"),
     Case("teacher_path_absent", {}, "models.teacher", also=("'teacher' is a required property",),
@@ -81,12 +96,12 @@ CASES = [
     Case("hidden_not_divisible_by_heads", {"toy": {"models": {"student_small": {"hidden": 18, "heads": 4}}}},
          "toy.models.student_small"),
     Case("dev_benchmark_not_evaluated", {"benchmarks": ["math500", "gpqa"]}, "dev_benchmark"),
-    Case("schedule_step_zero", {"experiments": {"main": {"schedule": {"name": "linear", "l0": 1, "dl": 0}}}},
-         "experiments.main.schedule.dl"),
-    Case("schedule_step_negative", {"experiments": {"main": {"schedule": {"name": "linear", "l0": 1, "dl": -4}}}},
-         "experiments.main.schedule.dl"),
-    Case("schedule_step_a_string", {"experiments": {"main": {"schedule": {"name": "linear", "l0": 1, "dl": "4"}}}},
-         "experiments.main.schedule.dl"),
+    Case("schedule_step_zero", _schedules({"name": "lin", "kind": "linear", "l0": 1, "dl": 0}),
+         "experiments.main.schedules[0].dl"),
+    Case("schedule_step_negative", _schedules({"name": "lin", "kind": "linear", "l0": 1, "dl": -4}),
+         "experiments.main.schedules[0].dl"),
+    Case("schedule_step_a_string", _schedules({"name": "lin", "kind": "linear", "l0": 1, "dl": "4"}),
+         "experiments.main.schedules[0].dl"),
     Case("save_every_not_dividing_steps", {"training": {"save_every": 3}}, "training.save_every"),
     Case("log_step_beyond_steps", {"training": {"log_steps": [0, 4]}}, "training.log_steps[1]"),
     Case("window_step_between_checkpoints", {"experiments": {"windows": {"steps": [2, 3]}}},

@@ -90,6 +90,8 @@ def paper_like(config: dict[str, Any]) -> Synthetic:
     s.set("-opd_prefix", 0.6).set("-opd_schedule", 0.6)
     s.set("-opd_window", 0.3)
     s.flops_["-opd_schedule"] = 4e6
+    for name in ("kl_frontier", "boundary_gap"):  # ours: the adaptive schedules reach the target cheaper
+        s.flops_[f"-opd_schedule_{name}"] = 2e6
     s.set("large-opd_prefix", 0.6, "gpqa").set("large-opd_prefix", 0.6, "mmlu_pro")
     s.set("small-opd_prefix7", 0.1, "gpqa").set("small-opd_prefix7", 0.1, "mmlu_pro")
     s.set("-seqkd_prefix", 0.1)
@@ -135,7 +137,8 @@ def test_every_claim_holds_on_paper_like_numbers(config):
     claims = {r.claim for r in results}
     assert claims == {"4.2 in-domain", "4.2 MATH500", "4.2 approaches", "4.2 beats base", "4.2 out-of-domain",
                       "4.2 OPD vs SeqKD OOD", "4.2 scheduling", "Finding 1 (early)", "Finding 1 (late)", "Finding 2",
-                      "Finding 3", "Finding 4.2", "Finding 5", "5.3 (i)", "5.3 (ii)", "5.3 (iii)", "Table 3 ordering"}
+                      "Finding 3", "Finding 4.2", "Finding 5", "5.3 (i)", "5.3 (ii)", "5.3 (iii)", "Table 3 ordering",
+                      "ours: kl_frontier vs linear", "ours: boundary_gap vs linear"}
     seeds = len(config["seeds"])
     assert all(r.seeds == f"{seeds} vs 1" for r in results if r.claim == "4.2 beats base")
 
@@ -171,6 +174,8 @@ def test_intervals_are_family_wise_within_a_claim(config):
     ("5.3 (iii)", lambda s: s.set("-gkd7-lam0-beta0", 0.5)),
     ("5.3 (iii)", lambda s: s.set("-gkd7-lam0-beta1", 0.1)),  # off-policy reverse KL below base
     ("Table 3 ordering", lambda s: s.set("large-opd_window28_56", 0.9)),
+    ("ours: kl_frontier vs linear", lambda s: s.flops_.update({"-opd_schedule_kl_frontier": 8e6})),
+    ("ours: boundary_gap vs linear", lambda s: s.set("-opd_schedule_boundary_gap", 0.2)),  # never reaches it
 ])
 def test_perturbation_flips_verdict(config, claim, perturb):
     store = paper_like(config)
@@ -289,8 +294,19 @@ def test_a_failed_precondition_gates_the_claims_that_need_it_and_the_roll_up_ski
 
 
 def test_every_claim_names_what_it_needs(config):
-    claims = {r.claim for r in findings.evaluate(config, paper_like(config))}
+    claims = {findings.OURS if r.claim.startswith(findings.OURS) else r.claim
+              for r in findings.evaluate(config, paper_like(config))}
     assert claims <= set(findings.CLAIM_NEEDS), claims - set(findings.CLAIM_NEEDS)
+
+
+def test_beyond_the_paper_states_whether_an_adaptive_schedule_wins(config, tmp_path):
+    store = paper_like(config)
+    findings.write(findings.evaluate(config, store), config, str(tmp_path / "a.md"), str(tmp_path / "a.csv"))
+    assert "? yes: kl_frontier vs linear, boundary_gap vs linear." in (tmp_path / "a.md").read_text()
+    store.flops_.update({"-opd_schedule_kl_frontier": 8e6, "-opd_schedule_boundary_gap": 8e6})
+    findings.write(findings.evaluate(config, store), config, str(tmp_path / "b.md"), str(tmp_path / "b.csv"))
+    assert "no adaptive schedule does so on every student (kl_frontier vs linear does not hold" in \
+        (tmp_path / "b.md").read_text()
 
 
 def test_seeds_that_disagree_make_a_claim_inconclusive(config):

@@ -106,9 +106,10 @@ def test_new_prefix_length_plans_only_that_run(done: Path, tmp_path: Path) -> No
     assert_only_runs(plan, done, runs)
     assert {"run_settings", "train", "eval_run"} <= plan.rules
     # of the outputs, only those that show the main arms: each rule's params hold only what it shows
-    shown = {"main_table", "checkpoint_table", "fig4", "findings", "all"}
+    shown = {"main_table", "checkpoint_table", "fig4", "schedule_table", "schedules", "findings", "all"}
     aggregation = {j.rule for j in plan.jobs if "run" not in j.wc}
-    assert {"main_table", "fig4", "findings"} <= aggregation <= shown, fmt_jobs(plan.jobs)
+    assert {"main_table", "fig4", "schedule_table", "schedules", "findings"} <= aggregation <= shown, \
+        fmt_jobs(plan.jobs)
 
 
 def test_a_single_table_target_sees_a_new_run(done: Path, tmp_path: Path) -> None:
@@ -140,15 +141,34 @@ def test_one_learning_rate_change_retrains_only_that_run(done: Path, tmp_path: P
 
 def test_schedule_change_retrains_the_schedule_runs_under_the_same_names(done: Path, tmp_path: Path) -> None:
     """A run's settings file is the train job's input: same name, new settings -> that run retrains."""
-    schedule = merged_config(done)["experiments"]["main"]["schedule"]
-    override = {"experiments": {"main": {"schedule": {**schedule, "dl": schedule.get("dl", 4) * 2}}}}
+    entries = merged_config(done)["experiments"]["main"]["schedules"]
+    first = entries[0]
+    override = {"experiments": {"main": {"schedules": [{**first, "dl": first["dl"] * 2}, *entries[1:]]}}}
     runs = changed_runs(done, override)
     students = merged_config(done)["experiments"]["main"]["students"]
     seeds = merged_config(done)["seeds"]
-    assert runs == {f"{s}-opd_schedule-s{seed}" for s in students for seed in seeds}, runs
+    assert runs == {f"{s}-opd_schedule_{first['name']}-s{seed}" for s in students for seed in seeds}, runs
     plan = plan_with(done, tmp_path, override)
     assert_only_runs(plan, done, runs)
     assert {j.wc["run"] for j in plan.jobs_of("run_settings")} == runs
+
+
+def test_new_schedule_plans_only_its_runs_and_the_outputs_that_show_it(done: Path, tmp_path: Path) -> None:
+    """Appending a schedule to experiments.main.schedules trains it per student and seed, evaluates it, and
+    redraws only the accuracy-per-FLOP table and figure, the checkpoint tables and the findings; Tables 1-2 and
+    Fig. 4 show the first schedule only."""
+    entries = merged_config(done)["experiments"]["main"]["schedules"]
+    added = {"name": "stairs", "kind": "step", "l0": 7, "grow": 7, "every": 2}
+    override = {"experiments": {"main": {"schedules": [*entries, added]}}}
+    runs = changed_runs(done, override)
+    students = merged_config(done)["experiments"]["main"]["students"]
+    seeds = merged_config(done)["seeds"]
+    assert runs == {f"{s}-opd_schedule_stairs-s{seed}" for s in students for seed in seeds}, runs
+    plan = plan_with(done, tmp_path, override)
+    assert_only_runs(plan, done, runs)
+    aggregation = {j.rule for j in plan.jobs if "run" not in j.wc}
+    assert {"schedule_table", "schedules", "findings"} <= aggregation, fmt_jobs(plan.jobs)
+    assert aggregation <= {"schedule_table", "schedules", "checkpoint_table", "findings", "all"}, fmt_jobs(plan.jobs)
 
 
 class _Touched:

@@ -34,7 +34,7 @@ def _run(root: Path, settings: dict, tag: str) -> Path:
 
 
 @pytest.mark.parametrize("name", [
-    "small-opd-s0", "small-opd_prefix7-s0", "small-opd_schedule-s0", "large-opd_window28_56-s0",
+    "small-opd-s0", "small-opd_prefix7-s0", "small-opd_schedule_linear-s0", "large-opd_window28_56-s0",
     "large-opd_windowtail28-s0", "small-gkd7-lam0-beta0-lr1e-3-s0", "small-gkd7-lam1-beta1-lr1e-3-s0",
     "small-seqkd-s0", "large-seqkd_prefix56-s0",
 ])
@@ -57,11 +57,56 @@ def test_every_method_trains_and_publishes_loadable_checkpoints(world, name):
 
 def test_schedule_grows_the_sampled_length(world):
     root, config = world
-    settings = run_settings(config, "small-opd_schedule-s0")
+    settings = run_settings(config, "small-opd_schedule_linear-s0")
     settings["steps"], settings["save_every"] = 3, 3
     metrics = pd.read_csv(_run(root, settings, "schedule") / "metrics.csv")
     sched = settings["schedule"]
     assert metrics["l_train"].tolist() == [sched["l0"] + s * sched["dl"] for s in range(3)]
+
+
+def _adaptive(config: dict, kind: str, **params) -> dict:
+    settings = run_settings(config, "small-opd_schedule_linear-s0")
+    settings["schedule"] = {"name": kind, "kind": kind, "l0": 7, "grow": 7, "hold": 1, **params}
+    settings["steps"], settings["save_every"] = 4, 4
+    return settings
+
+
+@pytest.mark.parametrize("kind,params,grows,costs", [
+    ("kl_frontier", {"width": 7, "ratio": 1e9, "probes": 2}, True, True),
+    ("kl_frontier", {"width": 7, "ratio": 0.0, "probes": 2}, False, True),
+    ("boundary_gap", {"width": 7, "threshold": 1e9}, True, False),
+    ("boundary_gap", {"width": 7, "threshold": -1e9}, False, False),
+])
+def test_adaptive_schedule_logs_its_signal_and_follows_it(world, kind, params, grows, costs):
+    """A signal that always reads "ready" grows L_train by `grow` after every step (hold 1); one that never does
+    keeps l0. The signal is logged each step; the frontier's probe rollouts are counted in the step's FLOPs."""
+    root, config = world
+    settings = _adaptive(config, kind, **params)
+    metrics = pd.read_csv(_run(root, settings, f"{kind}-{grows}") / "metrics.csv")
+    assert metrics["l_train"].tolist() == ([7, 14, 21, 28] if grows else [7, 7, 7, 7])
+    assert metrics["signal"].notna().all()
+    assert (metrics["signal_flops"] > 0).all() == costs and (metrics["signal_flops"] >= 0).all()
+    assert (metrics["response_tokens"] <= metrics["l_train"] * metrics["rollouts"]).all()
+
+
+def test_dev_plateau_scores_the_dev_set_and_grows_on_a_plateau(world, tmp_path):
+    """Scores every `every` steps (nan between); grows once `patience` scores fail to beat the best before them
+    (min_gain 1: no score can)."""
+    root, config = world
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("".join(f'{{"gold": "{g}", "id": "dev-{i}", "kind": "math", "n_options": 0, "options": [], '
+                           f'"prompt": "T=a N={g} K=5\\nBox the answer."}}\n' for i, g in enumerate((12, 34, 56))))
+    settings = _adaptive(config, "dev_plateau", every=2, questions=2, samples=2, patience=1, min_gain=1.0)
+    settings["steps"], settings["save_every"] = 6, 6
+    out = tmp_path / "out"
+    train(settings, str(root / "questions.jsonl"), str(root / "seqkd.jsonl"), str(tmp_path / "work"), str(out),
+          dev_path=str(dev))
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert metrics["signal"].notna().tolist() == [False, True, False, True, False, True]
+    assert metrics["signal"].dropna().between(0, 1).all()
+    assert (metrics.loc[metrics["signal"].notna(), "signal_flops"] > 0).all()
+    # scores after steps 2 and 4: the second cannot beat the first by 1, so step 5 grows (hold 1)
+    assert metrics["l_train"].tolist() == [7, 7, 7, 7, 14, 14]
 
 
 def test_kl_log_keeps_each_diagnostic_rollout(world):
@@ -92,7 +137,7 @@ def test_update_does_not_depend_on_micro_batching(world):
     for budget in (10**7, 60):
         settings = run_settings(config, "small-opd-s0", micro_batch_tokens=budget, batch_prompts=4)
         trainer = Trainer(settings, str(root / "questions.jsonl"), str(root / "seqkd.jsonl"), threads=1)
-        trainer.step(0)
+        trainer.step(0, settings["training"]["l_max"])
         params.append(torch.cat([p.detach().flatten() for p in trainer.student.parameters()]))
     assert torch.allclose(params[0], params[1], atol=1e-6, rtol=1e-5)
 
@@ -106,8 +151,10 @@ def _cli(root: Path, settings_path: Path, tag: str, env: dict | None = None) -> 
 
 @pytest.mark.parametrize("phase,step,resume_from", [("sampling", 4, 2), ("update", 3, 2), ("checkpoint", 4, 2)])
 def test_sigkill_then_resume_ends_identical(world, phase, step, resume_from):
+    """Killed anywhere, a resumed run ends with the metrics and weights of an uninterrupted one; the run is an
+    adaptive schedule, so its decisions (L_train from the logged signals) replay too."""
     root, config = world
-    settings = run_settings(config, "small-opd_prefix28-s0")
+    settings = _adaptive(config, "kl_frontier", width=7, ratio=1.0, probes=2)
     settings["steps"], settings["save_every"] = 5, 2
     path = root / f"settings-{phase}.yaml"
     path.write_text(yaml.safe_dump(settings))

@@ -25,7 +25,7 @@ from prefix_opd.checkpointing import METRIC_COLUMNS
 from prefix_opd.methods import generation_length, rollout_spec
 from prefix_opd.models import stop_token_ids
 from prefix_opd.runs import ON_POLICY_METHODS, ConfigError, expand_runs, training_seed
-from prefix_opd.schedules import l_train_at
+from prefix_opd.schedules import is_adaptive, length_at
 from prefix_opd.toy.tokenizer import build_tokenizer
 from prefix_opd.train import Trainer
 
@@ -64,7 +64,9 @@ def config() -> dict:
 
 @pytest.fixture(scope="module")
 def opd_settings(config) -> dict[str, dict]:
-    runs = {name: r.settings(config) for name, r in expand_runs(config).items() if r.method in ON_POLICY_METHODS}
+    """The on-policy runs verl takes (adaptive schedules are refused with verl at validation)."""
+    runs = {name: r.settings(config) for name, r in expand_runs(config).items()
+            if r.method in ON_POLICY_METHODS and not (r.schedule and is_adaptive(r.schedule))}
     assert {s["method"] for s in runs.values()} == set(ON_POLICY_METHODS)
     return runs
 
@@ -296,7 +298,7 @@ def test_max_tokens_and_masks_per_method(opd_settings):
             if s["method"] == "opd_prefix":
                 expected = s["l_train"]
             elif s["method"] == "opd_schedule":
-                expected = l_train_at(s["schedule"], step, l_max)
+                expected = length_at(s["schedule"], step, l_max)
             elif s["method"] == "opd_window" and s.get("window"):
                 expected = s["window"][1]
             else:
@@ -345,7 +347,7 @@ def test_agent_loop_schedules_max_tokens_per_step(opd_settings, verl_answers):
     assert answer["agent_loop_class"] == "prefix_opd.backends.verl_schedule.PrefixOPDAgentLoop"
     assert [r["step"] for r in answer["results"]] == [1, 2, 3, 10, 60]
     for r in answer["results"]:
-        expected = l_train_at(s["schedule"], r["step"] - 1, s["training"]["l_max"])
+        expected = length_at(s["schedule"], r["step"] - 1, s["training"]["l_max"])
         assert r["max_tokens"] == expected and r["n_response"] == expected
         assert r["response_mask"] == [1] * expected
         assert r["prompt_matches_native"] and r["reward_score"] == 0.0 and r["n_logprobs"] == expected
@@ -417,7 +419,7 @@ def test_metrics_from_verl_file_log_with_exact_lengths(opd_settings):
         assert r["flops_with_prompt"] == pytest.approx(flops.opd_step_flops(SHAPE_S, SHAPE_T, [20 + 4 * k] * n))
         cum += r["flops"]
         assert r["flops_cum"] == pytest.approx(cum) and r["seconds_cum"] == pytest.approx(1.5 * k)
-        expected = l_train_at(s["schedule"], k - 1, s["training"]["l_max"])
+        expected = length_at(s["schedule"], k - 1, s["training"]["l_max"])
         assert r["l_train"] == expected == generation_length(rollout_spec(s), k - 1)
         assert r["rollouts"] == n and r["response_tokens"] == 4 * k * n and r["prompt_tokens"] == 20 * n
         assert r["kl_mean"] == pytest.approx(2.0 * k * n / (4 * k * n)) and r["diag_flops"] == 0.0

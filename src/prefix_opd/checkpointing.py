@@ -27,10 +27,11 @@ from .data import write_csv
 log = logging.getLogger(__name__)
 
 METRIC_COLUMNS = ["step", "l_train", "rollouts", "prompt_tokens", "response_tokens", "loss", "kl_mean",
-                  "flops", "flops_cum", "flops_with_prompt", "flops_with_prompt_cum", "diag_flops", "seconds",
-                  "seconds_cum"]
+                  "flops", "flops_cum", "flops_with_prompt", "flops_with_prompt_cum", "diag_flops", "signal",
+                  "signal_flops", "seconds", "seconds_cum"]
 """`flops` counts each rollout's supervised (response) tokens, as Appendix B does; `flops_with_prompt` counts
-prompt + response tokens."""
+prompt + response tokens. Both include `signal_flops`, what an adaptive schedule spent measuring its `signal`
+(schedules.py); `diag_flops` (Fig. 5's diagnostic rollouts) is not part of any method's cost."""
 KL_COLUMNS = ["step", "source", "rollout", "bin_start", "bin_end", "kl_mean", "n_tokens"]  # rollout -1: a batch
 
 

@@ -1,4 +1,5 @@
-"""The paper's figures 2-8 from the pipeline's outputs (png + pdf each).
+"""The paper's figures 2-8, and the accuracy per FLOP of every schedule, from the pipeline's outputs (png + pdf
+each).
 
 Each figure has a spec, `spec(name, config)`: the run names, steps and labels it shows, derived from the config
 when the workflow is parsed and passed to its job as a param, so a config change replans exactly the figures whose
@@ -18,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from . import tables
-from .runs import arms, expand_runs, lr_sweep_runs, main_runs, seqkd_prefix_runs
+from . import efficiency, tables
+from .runs import expand_runs, lr_sweep_runs, paper_schedule, seqkd_prefix_runs
 
 
 class _Lazy:
@@ -49,7 +50,7 @@ def _step_ticks() -> Any:
     return ticker.MaxNLocator(integer=True, steps=[1, 2, 5, 10])
 
 
-METHOD_COLORS = {"opd": "black", "seqkd": "tab:orange", "opd_schedule": "tab:green"}
+METHOD_COLORS = {"opd": "black", "seqkd": "tab:orange"}
 GKD_LABELS = {(1, 1): "on-policy, reverse KL (λ=1, β=1)", (1, 0): "on-policy, forward KL (λ=1, β=0)",
               (0, 1): "off-policy, reverse KL (λ=0, β=1)", (0, 0): "off-policy, forward KL (λ=0, β=0)"}
 GKD_COLORS = {(1, 1): "tab:blue", (1, 0): "tab:cyan", (0, 1): "tab:red", (0, 0): "tab:orange"}
@@ -216,18 +217,11 @@ def fig3(spec: dict[str, Any], png: str) -> None:
 # Fig. 4: training compute vs dev accuracy
 
 
-def _main_label(spec: dict[str, Any], method: str, l_train: int | None) -> str:
-    if method == "opd_prefix":
-        return f"prefix OPD, L={_length(spec, l_train)}"
-    return {"opd": "full OPD", "seqkd": "SeqKD", "opd_schedule": "prefix OPD, linear schedule"}[method]
-
-
 def fig4_spec(config: dict[str, Any]) -> dict[str, Any]:
-    """Per student, its Table 1/2 arms: (method, l_train, the seeds' runs)."""
-    panels = []
-    for student in config["experiments"]["main"]["students"]:
-        runs = main_runs(config, student)
-        panels.append((student, [(runs[n[0]].method, runs[n[0]].l_train, n) for n in arms(runs).values()]))
+    """Per student, its Table 1/2 arms (the first schedule only): (arm key, label, the seeds' runs)."""
+    shown = paper_schedule(config)
+    panels = [(student, [a for a in student_arms if not a[0].startswith("opd_schedule_") or a[0] == shown])
+              for student, student_arms in efficiency.spec(config)["students"]]
     return _labels(config) | {"panels": panels}
 
 
@@ -235,19 +229,58 @@ def fig4_inputs(spec: dict[str, Any]) -> list[str]:
     out = []
     for student, student_arms in spec["panels"]:
         out.append(tables.suite_summary_path(tables.base_run(student), 0))
-        out += [f for _m, _l, names in student_arms for n in names
+        out += [f for _k, _l, names in student_arms for n in names
                 for f in (tables.curve_path(n), tables.metrics_path(n))]
     return out
 
 
 def _seed_mean_curve(spec: dict[str, Any], names: list[str]) -> pd.DataFrame:
     """One arm's dev curve against cumulative FLOPs: the mean over its seeds' runs, `sd` their spread."""
-    frames = [_dev_curve(spec, n).merge(pd.read_csv(tables.metrics_path(n))[["step", "flops_cum"]], on="step")
-              for n in names]
-    by_step = pd.concat(frames).groupby("step")
+    by_step = pd.concat([efficiency.run_curve(n, spec["dev"]) for n in names]).groupby("step")
     out = by_step[["accuracy", "flops_cum"]].mean()
     out["sd"] = by_step["accuracy"].std(ddof=1).fillna(0.0)
     return out.reset_index()
+
+
+SCHEDULE_COLORS = ["tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
+
+
+def _arm_colors(student_arms: list[tuple[str, str, list[str]]]) -> dict[str, Any]:
+    """Full OPD black, SeqKD orange, fixed prefixes in blues (darker = longer), schedules in their own colours."""
+    prefixes = sorted(int(k.removeprefix("opd_prefix_")) for k, _l, _n in student_arms if k.startswith("opd_prefix_"))
+    blues = sns.color_palette("Blues", len(prefixes) + 2)[2:]
+    colors = {f"opd_prefix_{n}": c for n, c in zip(prefixes, blues, strict=True)} | METHOD_COLORS
+    sched = [k for k, _l, _n in student_arms if k.startswith("opd_schedule_")]
+    return colors | {k: SCHEDULE_COLORS[i % len(SCHEDULE_COLORS)] for i, k in enumerate(sched)}
+
+
+def _compute_panel(ax: plt.Axes, spec: dict[str, Any], student: str, student_arms: list, goal: float | None = None
+                   ) -> None:
+    """Dev accuracy against cumulative FLOPs (log), one line per arm (seed mean, band ± 1 sd); with `goal`, the
+    target line and each arm's first checkpoint at or above it (seed mean curve) ringed."""
+    colors = _arm_colors(student_arms)
+    for key, label, names in student_arms:
+        curve = _seed_mean_curve(spec, names)
+        color = colors[key]
+        ax.plot(curve["flops_cum"], curve["accuracy"], marker="o", markersize=4, color=color,
+                linestyle="--" if key == "seqkd" else "-", label=label)
+        if len(names) > 1:
+            ax.fill_between(curve["flops_cum"], curve["accuracy"] - curve["sd"], curve["accuracy"] + curve["sd"],
+                            color=color, alpha=0.15, linewidth=0)
+        if goal is not None:
+            hit = curve[curve["accuracy"] >= goal]
+            if not hit.empty:
+                ax.plot(hit["flops_cum"].iloc[:1], hit["accuracy"].iloc[:1], marker="o", markersize=11,
+                        markerfacecolor="none", markeredgecolor=color, markeredgewidth=1.6)
+    if goal is not None:
+        ax.axhline(goal, color="black", linestyle=":", linewidth=1.2, label=f"target ({goal:.1f}%)")
+    _base_line(ax, _base_accuracy(spec, student))
+    _accuracy_axes(ax, steps=False)
+    ax.set_xscale("log")
+    ax.set_xlabel("cumulative training compute (FLOPs, log scale)")
+    ax.set_ylabel(_acc_label(spec))
+    ax.set_title(spec["students"][student])
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
 
 
 def fig4(spec: dict[str, Any], png: str) -> None:
@@ -255,25 +288,36 @@ def fig4(spec: dict[str, Any], png: str) -> None:
     panels = spec["panels"]
     fig, axes = plt.subplots(len(panels), 1, figsize=(8.5, 3.8 * len(panels)), squeeze=False)
     for ax, (student, student_arms) in zip(axes[:, 0], panels, strict=True):
-        prefixes = sorted({l_train for method, l_train, _n in student_arms if method == "opd_prefix"})
-        blues = dict(zip(prefixes, sns.color_palette("Blues", len(prefixes) + 2)[2:], strict=True))
-        for method, l_train, names in student_arms:
-            curve = _seed_mean_curve(spec, names)
-            color = blues[l_train] if method == "opd_prefix" else METHOD_COLORS[method]
-            ax.plot(curve["flops_cum"], curve["accuracy"], marker="o", markersize=4, color=color,
-                    linestyle="--" if method == "seqkd" else "-", label=_main_label(spec, method, l_train))
-            if len(names) > 1:
-                ax.fill_between(curve["flops_cum"], curve["accuracy"] - curve["sd"], curve["accuracy"] + curve["sd"],
-                                color=color, alpha=0.15, linewidth=0)
-        _base_line(ax, _base_accuracy(spec, student))
-        _accuracy_axes(ax, steps=False)
-        ax.set_xscale("log")
-        ax.set_xlabel("cumulative training compute (FLOPs, log scale)")
-        ax.set_ylabel(_acc_label(spec))
-        ax.set_title(spec["students"][student])
-        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        _compute_panel(ax, spec, student, student_arms)
     fig.suptitle("Fig. 4: training compute vs dev accuracy (one marker per saved checkpoint; mean over training "
                  "seeds, band ± 1 sd)")
+    fig.tight_layout()
+    _save(fig, png)
+
+
+# ------------------------------------------------------------------------------------------------
+# Accuracy per FLOP of every schedule (ours, beyond the paper)
+
+
+def schedules_spec(config: dict[str, Any]) -> dict[str, Any]:
+    """Every main arm of each student, every schedule included, and the target (`efficiency.spec`)."""
+    eff = efficiency.spec(config)
+    return _labels(config) | {"panels": eff.pop("students"), "efficiency": eff}
+
+
+def schedules_inputs(spec: dict[str, Any]) -> list[str]:
+    return fig4_inputs(spec)
+
+
+def schedules(spec: dict[str, Any], png: str) -> None:
+    _theme()
+    panels = spec["panels"]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 4.2 * len(panels)), squeeze=False)
+    for ax, (student, student_arms) in zip(axes[:, 0], panels, strict=True):
+        _compute_panel(ax, spec, student, student_arms, efficiency.target(spec["efficiency"], student_arms))
+    reach = spec["efficiency"]["reach"]
+    fig.suptitle(f"Accuracy per FLOP of every schedule: dev accuracy vs training FLOPs (seed mean, band ± 1 sd); "
+                 f"ringed: first checkpoint at {reach:.0%} of full OPD's final accuracy")
     fig.tight_layout()
     _save(fig, png)
 
@@ -478,7 +522,7 @@ FIGURES: dict[str, Entry] = {
     "fig2": (fig2_spec, fig2_inputs, fig2), "fig3": (fig3_spec, fig3_inputs, fig3),
     "fig4": (fig4_spec, fig4_inputs, fig4), "fig5": (fig5_spec, fig5_inputs, fig5),
     "fig6": (fig6_spec, fig6_inputs, fig6), "fig7": (fig7_spec, fig7_inputs, fig7),
-    "fig8": (fig8_spec, fig8_inputs, fig8),
+    "fig8": (fig8_spec, fig8_inputs, fig8), "schedules": (schedules_spec, schedules_inputs, schedules),
 }
 
 

@@ -30,9 +30,9 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from . import preconditions, tables
+from . import preconditions, schedules, tables
 from .intervals import interval, macro_seed_question
-from .runs import arms, expand_runs, gkd_runs, lr_sweep_runs, main_runs, seqkd_prefix_runs
+from .runs import arm_key, arms, expand_runs, gkd_runs, lr_sweep_runs, main_runs, paper_schedule, seqkd_prefix_runs
 
 N_BOOT = 2000  # KL rows of a single-seed arm: bootstrap resamples of the diagnostic rollouts
 SEED = 0
@@ -247,6 +247,7 @@ class Study:
         self.students = config["experiments"]["main"]["students"]
         self.save_every = config["training"]["save_every"]
         self.paper = {t: tables.paper_reference(t).set_index("method") for t in (1, 2)}
+        self.schedule = paper_schedule(config)  # the arm of the paper's schedule (Tables 1-2)
 
     def bench(self, names: list[str]) -> list[str]:
         return [b for b in names if b in self.benchmarks]
@@ -256,13 +257,9 @@ class Study:
         return [b for b in self.bench(names) if b != self.dev]
 
     def main(self, student: str) -> dict[str, list[str]]:
-        """method -> runs (one per training seed) of the Table 1/2 arms of `student` (`opd_prefix_<L>`)."""
+        """arm -> runs (one per training seed) of the main arms of `student` (`runs.arm_key`)."""
         specs = main_runs(self.config, student)
-        out = {}
-        for names in arms(specs).values():
-            r = specs[names[0]]
-            out[f"opd_prefix_{r.l_train}" if r.method == "opd_prefix" else r.method] = names
-        return out
+        return {arm_key(specs[names[0]]): names for names in arms(specs).values()}
 
     def prefixes(self) -> list[int]:
         return sorted(self.config["experiments"]["main"]["prefix_lengths"])
@@ -478,7 +475,7 @@ def claim_schedule(study: Study, store: Store) -> list[Result]:
     benches = study.held_out(tables.BENCH_COLUMNS)
     for student in study.students:
         m = study.main(student)
-        sched, full = arm(m["opd_schedule"], store=store), arm(m["opd"], store=store)
+        sched, full = arm(m[study.schedule], store=store), arm(m["opd"], store=store)
         est, se, df, ours, seeds = acc_diff(store, sched, full, benches)
         paper = paper_macro_gap(study, student, "opd_schedule", "opd", benches)
         out.append(Result("4.2 scheduling", f"{student}: schedule ({steps_text(sched)}) - full OPD "
@@ -500,6 +497,48 @@ def flops_to_reach(store: Store, run: str, target: float, bench: str) -> tuple[f
         if float(store.correct(run, step, bench, "curve").mean()) >= target:
             return store.flops(run, step), True
     return store.flops(run, steps[-1]), False
+
+
+OURS = "ours: "  # claim ids of this project's own claims (not the paper's)
+
+
+def adaptive_arms(study: Study, student: str) -> dict[str, list[str]]:
+    """The student's adaptive-schedule arms by schedule name (runs per seed)."""
+    m = study.main(student)
+    return {s["name"]: m[f"opd_schedule_{s['name']}"] for s in study.config["experiments"]["main"]["schedules"]
+            if schedules.is_adaptive(s)}
+
+
+def claim_adaptive(study: Study, store: Store) -> list[Result]:
+    """Ours, beyond the paper: an adaptive schedule reaches `experiments.main.reach` of full OPD's final dev accuracy
+    (mean over its seeds) at fewer FLOPs than the paper's schedule. Two comparisons per student and schedule: no
+    seed of it fails to reach the target (exact); and per seed (paired by seed order), log10 of its FLOPs to reach
+    over the paper schedule's, below 0 (seed-level t interval; a run that never reaches counts its last
+    checkpoint's FLOPs, a lower bound)."""
+    out = []
+    dev, reach = study.dev, float(study.config["experiments"]["main"]["reach"])
+    for student in study.students:
+        m = study.main(student)
+        final = [float(store.correct(r, store.steps(r)[-1], dev, "curve").mean()) for r in m["opd"]]
+        goal = reach * float(np.mean(final))
+        linear = [flops_to_reach(store, r, goal, dev) for r in m[study.schedule]]
+        for name, runs in adaptive_arms(study, student).items():
+            claim = f"{OURS}{name} vs {study.schedule.removeprefix('opd_schedule_')}"
+            paper = (f"not in the paper: the adaptive schedule reaches {reach:.0%} of full OPD's final {dev} accuracy "
+                     f"({100 * goal:.1f}%) at fewer FLOPs than the paper's schedule")
+            mine = [flops_to_reach(store, r, goal, dev) for r in runs]
+            missed = sum(not hit for _f, hit in mine)
+            out.append(Result(claim, f"{student}: seeds of {name} that never reach {100 * goal:.1f}%", paper,
+                              "seeds (exact)", float(missed), 0.0, math.inf, 0.5, "below",
+                              f"{len(runs) - missed}/{len(runs)} reach it"))
+            logs = [math.log10(a / b) for (a, _ha), (b, _hb) in zip(mine, linear, strict=True)]
+            est, se, df = seed_level(logs)
+            ours = "; ".join(f"{a:.2e} vs {b:.2e}{'' if hb else ' (never reached)'}"
+                             for (a, _ha), (b, hb) in zip(mine, linear, strict=True))
+            out.append(Result(claim, f"{student}: FLOPs to reach, {name} / paper schedule", paper,
+                              "log10 FLOPs ratio (per seed, mean over seeds)", est, se if len(logs) > 1 else 0.0,
+                              df, 0.0, "below", ours, f"{len(logs)} seeds"))
+    return out
 
 
 def claim_finding1(study: Study, store: Store) -> list[Result]:
@@ -529,7 +568,7 @@ def claim_finding1(study: Study, store: Store) -> list[Result]:
                           0.0, "above", "; ".join(parts), f"{len(logs)} seeds"))
         last = max(store.steps(m[f"opd_prefix_{shortest}"][0]))
         short = arm(m[f"opd_prefix_{shortest}"], last, "curve")
-        for key, label in ((f"opd_prefix_{longest}", f"prefix {longest}"), ("opd_schedule", "schedule")):
+        for key, label in ((f"opd_prefix_{longest}", f"prefix {longest}"), (study.schedule, "schedule")):
             est, se, df, ours, seeds = acc_diff(store, arm(m[key], last, "curve"), short, [dev])
             out.append(Result("Finding 1 (late)", f"{student}: {label} - prefix {shortest} at step {last}, {dev}",
                               "at the end a longer prefix / the schedule is at least as good as a short prefix",
@@ -683,6 +722,7 @@ CLAIM_NEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "5.3 (ii)": (("P2", "P3"), ("dev",)),
     "5.3 (iii)": (("P2", "P3"), ("dev",)),
     "Table 3 ordering": (("P2", "P3"), ("dev",)),
+    OURS: (("P2", "P3"), ("dev",)),  # every claim of our own
 }
 
 
@@ -695,7 +735,7 @@ def gate(results: list[Result], pre: list[preconditions.Precondition], teacher: 
     failed = {p.key: p.name for p in pre if p.status == preconditions.NOT_MET}
     out = []
     for r in results:
-        needs, benches = CLAIM_NEEDS.get(r.claim, ((), ()))
+        needs, benches = CLAIM_NEEDS.get(OURS if r.claim.startswith(OURS) else r.claim, ((), ()))
         reasons = [f"{k} not met ({failed[k]})" for k in needs if k in failed]
         for b in (dev if b == "dev" else b for b in benches):
             if b in teacher and teacher[b] <= chance.get(b, 0.0) + CHANCE_MARGIN:
@@ -706,7 +746,7 @@ def gate(results: list[Result], pre: list[preconditions.Precondition], teacher: 
 
 CLAIMS = [claim_in_domain, claim_in_domain_math, claim_approaches, claim_beats_base, claim_out_of_domain,
           claim_opd_vs_seqkd_ood, claim_schedule, claim_finding1, claim_tail_kl, claim_seqkd_prefix, claim_lr,
-          claim_gkd, claim_windows]
+          claim_gkd, claim_windows, claim_adaptive]
 
 
 def evaluate(config: dict[str, Any], store: Store) -> list[Result]:
@@ -814,6 +854,7 @@ def to_markdown(results: list[Result], config: dict[str, Any],
     for _, r in summary(results).iterrows():
         lines.append(f"| {r['claim']} | {r['comparisons']} | {r['holds']} | {r['not_testable']} | "
                      f"{_verdict_md(r['verdict'])} |")
+    lines += adaptive_summary(results)
     lines += ["", "## Comparisons", "", "| claim | comparison | paper says | our numbers | seeds | statistic: "
               "estimate [interval] | level | claimed | verdict |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -824,6 +865,24 @@ def to_markdown(results: list[Result], config: dict[str, Any],
                      f"{_num(r.estimate)} [{_num(r.lo)}, {_num(r.hi)}] | {level} | {sign} {_num(r.threshold)} | "
                      f"{verdict_md} |")
     return "\n".join(lines) + "\n"
+
+
+def adaptive_summary(results: list[Result]) -> list[str]:
+    """One sentence on our own claim: does any adaptive schedule beat the paper's schedule on FLOPs to reach?"""
+    frame = summary(results)
+    ours = frame[frame["claim"].str.startswith(OURS)]
+    if ours.empty:
+        return []
+    held = ours.loc[ours["verdict"] == HOLDS, "claim"].str.removeprefix(OURS).tolist()
+    verdicts = ", ".join(f"{c.removeprefix(OURS)} {v}" for c, v in zip(ours["claim"], ours["verdict"], strict=True))
+    if held:
+        answer = f"yes: {', '.join(held)}"
+    elif (ours["verdict"] == NOT_TESTABLE).all():
+        answer = f"not testable in this world ({verdicts}; see the comparisons for why)"
+    else:
+        answer = f"no adaptive schedule does so on every student ({verdicts})"
+    return ["", "## Beyond the paper", "", "Does an adaptive prefix schedule reach the target fraction of full OPD's "
+            f"final dev accuracy at fewer FLOPs than the paper's schedule (claims `{OURS}...`)? {answer}."]
 
 
 def _num(x: float) -> str:

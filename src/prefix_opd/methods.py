@@ -7,13 +7,13 @@ verl's agent loop receives), so a method's behaviour is written once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from . import losses
-from .schedules import l_train_at
+from . import losses, schedules
 
 
 @dataclass(frozen=True)
@@ -46,14 +46,15 @@ def rollout_spec(settings: dict[str, Any]) -> dict[str, Any]:
             "window": list(settings["window"]) if settings.get("window") else None, "tail": settings.get("tail")}
 
 
-def generation_length(spec: dict[str, Any], step: int) -> int:
+def generation_length(spec: dict[str, Any], step: int, history: Sequence[dict[str, Any]] = ()) -> int:
     """New tokens the sampler may generate at 0-based `step`: L_train for prefix OPD and prefix GKD,
-    L_train(step) for the schedule, the window's end for a window [a, b), L_max otherwise."""
+    L_train(step) for a schedule (an adaptive one reads `history`, the metrics rows of the earlier steps), the
+    window's end for a window [a, b), L_max otherwise."""
     name, l_max = spec["method"], spec["l_max"]
     if name in ("opd_prefix", "gkd"):
         return int(spec["l_train"])
     if name == "opd_schedule":
-        return int(l_train_at(spec["schedule"], step, l_max))
+        return schedules.length_at(spec["schedule"], step, l_max, history)
     if name == "opd_window" and spec.get("window"):
         return int(spec["window"][1])
     return int(l_max)

@@ -35,7 +35,7 @@ class RunSpec:
     l_train: int | None = None  # prefix length (opd_prefix, gkd, seqkd_prefix)
     window: tuple[int, int] | None = None  # opd_window: half-open [a, b)
     tail: int | None = None  # opd_window: the last `tail` tokens
-    schedule: dict[str, Any] | None = None  # opd_schedule
+    schedule: dict[str, Any] | None = None  # opd_schedule: {name, kind, **params} (schedules.py)
     gkd_lambda: int | None = None  # 1 on-policy samples, 0 dataset responses
     gkd_beta: int | None = None  # 1 reverse KL, 0 forward KL
     training: dict[str, Any] = field(default_factory=dict)  # shared settings (l_max, batch, ...)
@@ -114,15 +114,31 @@ def _seqkd(config: dict, student: str, l_train: int | None = None, lr: float | N
 
 
 def main_runs(config: dict, student: str, seed: int | None = None) -> dict[str, RunSpec]:
-    """Tables 1-2 for one student: full OPD, SeqKD, prefix OPD at each length, scheduled prefix; at every
-    training seed, or at `seed` alone."""
+    """Tables 1-2 for one student: full OPD, SeqKD, prefix OPD at each length, one run per schedule of
+    experiments.main.schedules; at every training seed, or at `seed` alone."""
     main = config["experiments"]["main"]
     runs = []
     for s in seeds(config) if seed is None else [seed]:
         runs += [_opd(config, student, "opd", "", seed=s), _seqkd(config, student, seed=s)]
         runs += [_opd(config, student, "opd_prefix", str(n), l_train=n, seed=s) for n in main["prefix_lengths"]]
-        runs.append(_opd(config, student, "opd_schedule", "", schedule=dict(main["schedule"]), seed=s))
+        runs += [_opd(config, student, "opd_schedule", f"_{sched['name']}", schedule=dict(sched), seed=s)
+                 for sched in main["schedules"]]
     return _by_name(runs, "experiments.main")
+
+
+def arm_key(run: RunSpec) -> str:
+    """The run's arm among its student's main runs: `opd`, `seqkd`, `opd_prefix_<L>` or `opd_schedule_<name>`."""
+    if run.method == "opd_prefix":
+        return f"opd_prefix_{run.l_train}"
+    if run.method == "opd_schedule" and run.schedule:
+        return f"opd_schedule_{run.schedule['name']}"
+    return run.method
+
+
+def paper_schedule(config: dict[str, Any]) -> str:
+    """The arm key of the schedule Tables 1-2 and the paper's scheduling claim read: the first of
+    experiments.main.schedules."""
+    return f"opd_schedule_{config['experiments']['main']['schedules'][0]['name']}"
 
 
 def arms(runs: dict[str, RunSpec]) -> dict[str, list[str]]:

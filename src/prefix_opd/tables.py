@@ -14,7 +14,19 @@ from typing import Any
 
 import pandas as pd
 
-from .runs import RunSpec, arms, expand_runs, gkd_runs, lr_sweep_runs, main_runs, seeds, seqkd_prefix_runs, window_runs
+from .runs import (
+    RunSpec,
+    arm_key,
+    arms,
+    expand_runs,
+    gkd_runs,
+    lr_sweep_runs,
+    main_runs,
+    paper_schedule,
+    seeds,
+    seqkd_prefix_runs,
+    window_runs,
+)
 
 PAPER_DIR = Path(__file__).resolve().parents[2] / "config" / "paper_reference"
 BENCH_COLUMNS = ["math500", "aime24", "aime25", "gpqa", "mmlu_pro"]
@@ -49,7 +61,8 @@ def main_rows(config: dict[str, Any], student: str) -> list[Row]:
     """Tables 1-2: base, the two limited-budget baselines, prefix OPD, and the sufficient-budget runs."""
     runs = main_runs(config, student)
     replicas = [(runs[names[0]], tuple(names)) for names in arms(runs).values()]
-    by_method = {r.method: names for r, names in replicas if r.method != "opd_prefix"}
+    by_method = {arm_key(r): names for r, names in replicas if r.method != "opd_prefix"}
+    by_method["opd_schedule"] = by_method[paper_schedule(config)]
     rows = [Row("base", (base_run(student),), 0, "none"),
             Row(f"opd_{config['training']['save_every']}_steps", by_method["opd"],
                 config["training"]["save_every"], "limited"),

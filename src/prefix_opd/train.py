@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import random
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from . import checkpointing, flops, losses, methods
+from . import checkpointing, flops, losses, methods, schedules
 from .data import read_jsonl
 from .models import Packed, encode_prompt, load_model, load_tokenizer, output_weight, response_hidden, stop_token_ids
 from .runs import training_seed
@@ -44,6 +45,7 @@ class StepResult:
     seq_lens: list[int]  # prompt + response tokens of each rollout (the training pass's rows)
     response_lens: list[int]  # supervised (response) tokens of each rollout
     kl_bins: list[tuple[int, int, float, int]] = field(default_factory=list)
+    kl_rows: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # (kl_BT, mask_BT) per micro-batch
 
 
 def micro_batches(lengths: list[int], budget: int) -> Iterator[list[int]]:
@@ -71,7 +73,7 @@ class Trainer:
     """Holds the student, the teacher, the data and the optimiser of one run."""
 
     def __init__(self, settings: dict[str, Any], questions_path: str, offpolicy_path: str, threads: int,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", dev_path: str | None = None) -> None:
         self.s, self.t = settings, settings["training"]
         self.method, self.spec = methods.method(settings), methods.rollout_spec(settings)
         self.device = device
@@ -98,6 +100,7 @@ class Trainer:
         source = offpolicy_path if self.method.offpolicy_data else questions_path
         self.records = read_jsonl(source)
         self.prompts = [encode_prompt(self.tokenizer, r["prompt"]) for r in self.records]
+        self.dev_records = read_jsonl(dev_path) if dev_path else None  # the dev_plateau schedule's questions
 
     # ---------------------------------------------------------------- data
     def batch_indices(self, step: int) -> list[int]:
@@ -116,7 +119,8 @@ class Trainer:
         return Rollouts(prompts, responses, [True] * len(idx))
 
     # ---------------------------------------------------------------- one step
-    def step(self, step: int) -> StepResult:
+    def step(self, step: int, length: int) -> StepResult:
+        """One update on the prompts of 0-based `step`, generating up to `length` new tokens (on-policy methods)."""
         idx = self.batch_indices(step)
         seed = self.seed * 7919 + step
         n = self.t["samples_per_prompt"]
@@ -126,7 +130,6 @@ class Trainer:
         else:
             self.sampler.update_weights(self.student)
             checkpointing.fault_point("sampling", step + 1)
-            length = methods.generation_length(self.spec, step)
             rollouts = self.sampler.sample([self.prompts[i] for i in idx], n, length, seed)
         normalizer = float(len(rollouts))
         result = StepResult(0.0, 0.0, 0, sum(map(len, rollouts.prompt_ids)),
@@ -156,6 +159,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.student.parameters(), self.t["grad_clip"])
         self.optimizer.step()
         result.kl_bins = _merge_bins(kl_rows, self.t["kl_bin"])
+        result.kl_rows = kl_rows
         return result
 
     def _micro_step(self, packed: Packed, normalizer: float, samp_BT: torch.Tensor | None
@@ -194,16 +198,74 @@ class Trainer:
         rollouts = self.sampler.sample([self.prompts[i] for i in idx], 1, self.t["l_max"],
                                      seed=self.seed * 7919 + 10_000 + step)
         packed = Packed.build(rollouts.prompt_ids, rollouts.response_ids, self.pad_id).to(self.device)
-        logp_s = losses.chunked_token_logprobs(response_hidden(self.student, packed),
-                                               output_weight(self.student), packed.targets_BT)
-        logp_t = losses.chunked_token_logprobs(response_hidden(self.teacher, packed),
-                                               output_weight(self.teacher), packed.targets_BT)
-        kl_BT, mask_BT = logp_s - logp_t, packed.response_mask_BT
+        kl_BT, mask_BT = self._token_kl(packed), packed.response_mask_BT
         bins = [(i, *b) for i in range(kl_BT.shape[0])
                 for b in losses.position_binned_kl(kl_BT[i:i + 1], mask_BT[i:i + 1], self.t["kl_bin"])]
-        lens = [len(r) for r in rollouts.response_ids]  # supervised (response) tokens, as Appendix B counts
-        cost = 2 * flops.forward_flops(self.student_shape, lens) + flops.forward_flops(self.teacher_shape, lens)
-        return bins, cost
+        return bins, self._probe_flops([len(r) for r in rollouts.response_ids])  # response tokens, as App. B
+
+    # ---------------------------------------------------------------- adaptive schedules' signals
+    def schedule_signal(self, step: int, length: int, result: StepResult) -> tuple[float, float]:
+        """(signal, its FLOPs) the run's adaptive schedule reads after 0-based `step` at L_train = `length`
+        (schedules.py); (nan, 0) for a fixed schedule, at L_max, or on a step that measures nothing."""
+        schedule = self.s.get("schedule")
+        kind = schedules.signal_kind(schedule) if schedule else None
+        if kind is None or length >= self.t["l_max"]:
+            return math.nan, 0.0
+        p = schedules.params_of(schedule)
+        if kind == "boundary_gap":
+            lo = max(0, length - p["width"])
+            return _span_kl(result.kl_rows, lo, length), 0.0
+        if kind == "kl_frontier":
+            return self.frontier_signal(step, length, p["width"], p["probes"])
+        if (step + 1) % p["every"]:
+            return math.nan, 0.0
+        return self.dev_score(step, p["questions"], p["samples"])
+
+    @torch.no_grad()
+    def frontier_signal(self, step: int, length: int, width: int, probes: int) -> tuple[float, float]:
+        """Per-token KL on the trained positions [0, L) over the KL on [L, L + width), from `probes` rollouts that
+        run `width` tokens past L (both floored at 1e-3: a student that matches the teacher on both sides reads
+        1; 0 when every probe ends within L), and the probe's FLOPs (sampling, and scoring by student and
+        teacher)."""
+        rng = random.Random(self.seed * 37 + step)
+        idx = rng.sample(range(len(self.records)), min(probes, len(self.records)))
+        rollouts = self.sampler.sample([self.prompts[i] for i in idx], 1, min(length + width, self.t["l_max"]),
+                                       seed=self.seed * 7919 + 20_000 + step)
+        packed = Packed.build(rollouts.prompt_ids, rollouts.response_ids, self.pad_id).to(self.device)
+        kl_BT = self._token_kl(packed)
+        rows = [(kl_BT, packed.response_mask_BT)]
+        inside, beyond = _span_kl(rows, 0, length), _span_kl(rows, length, length + width)
+        if math.isnan(inside):
+            signal = math.nan
+        elif math.isnan(beyond):  # every probe ended within L: nothing beyond it to wait for
+            signal = 0.0
+        else:
+            signal = max(inside, 1e-3) / max(beyond, 1e-3)
+        return signal, self._probe_flops([len(r) for r in rollouts.response_ids])
+
+    @torch.no_grad()
+    def dev_score(self, step: int, questions: int, samples: int) -> tuple[float, float]:
+        """Mean correctness of `samples` responses to each of the first `questions` dev questions, and its FLOPs
+        (sampling: one student forward over the generated tokens)."""
+        from .evaluate import evaluate_benchmark  # the grader: only dev_plateau runs need it
+
+        if self.dev_records is None:
+            raise TrainingError("the dev_plateau schedule needs the dev benchmark (train(..., dev_path=...))")
+        rows, summary = evaluate_benchmark(self.sampler, self.tokenizer, self.dev_records[:questions], samples,
+                                           self.t["l_max"], seed=self.seed * 7919 + 30_000 + step)
+        return float(summary["mean_at_k"]), flops.forward_flops(self.student_shape, [r["tokens"] for r in rows])
+
+    def _token_kl(self, packed: Packed) -> torch.Tensor:
+        logp_s = losses.chunked_token_logprobs(response_hidden(self.student, packed), output_weight(self.student),
+                                               packed.targets_BT)
+        logp_t = losses.chunked_token_logprobs(response_hidden(self.teacher, packed), output_weight(self.teacher),
+                                               packed.targets_BT)
+        return logp_s - logp_t
+
+    def _probe_flops(self, response_lens: list[int]) -> float:
+        """Sampling and scoring rollouts without an update: two student forwards and one teacher forward."""
+        return 2 * flops.forward_flops(self.student_shape, response_lens) + flops.forward_flops(self.teacher_shape,
+                                                                                                 response_lens)
 
     def step_flops(self, seq_lens: list[int]) -> float:
         """FLOPs of one step over rollouts of these lengths: response lengths give Appendix B's figure
@@ -220,6 +282,16 @@ def _pad(rows: list[list[float]], shape: torch.Size) -> torch.Tensor:
     return out
 
 
+def _span_kl(rows: list[tuple[torch.Tensor, torch.Tensor]], start: int, end: int) -> float:
+    """Per-token KL over response positions [start, end) of (kl_BT, mask_BT) micro-batches; nan with no token."""
+    total, count = 0.0, 0
+    for kl_BT, mask_BT in rows:
+        keep = losses.window_mask(mask_BT, start, end).bool()
+        total += float(kl_BT[keep].double().sum())
+        count += int(keep.sum())
+    return total / count if count else math.nan
+
+
 def _merge_bins(rows: list[tuple[torch.Tensor, torch.Tensor]], bin_size: int) -> list[tuple[int, int, float, int]]:
     sums: dict[int, tuple[float, int]] = {}
     for kl_BT, mask_BT in rows:
@@ -230,11 +302,13 @@ def _merge_bins(rows: list[tuple[torch.Tensor, torch.Tensor]], bin_size: int) ->
 
 
 def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, work_dir: str, out_dir: str,
-          threads: int = 1, device: str = "cpu") -> None:
-    """Run (or resume) one training run and publish its checkpoints and metrics into `out_dir`."""
+          threads: int = 1, device: str = "cpu", dev_path: str | None = None) -> None:
+    """Run (or resume) one training run and publish its checkpoints and metrics into `out_dir` (`dev_path`: the
+    dev benchmark, read by the dev_plateau schedule only)."""
     inputs = [settings["student_path"], settings["teacher_path"], questions_path, offpolicy_path]
+    inputs += [dev_path] if dev_path else []
     work = checkpointing.WorkDir(Path(work_dir), checkpointing.run_identity(settings, inputs))
-    trainer = Trainer(settings, questions_path, offpolicy_path, threads, device)
+    trainer = Trainer(settings, questions_path, offpolicy_path, threads, device, dev_path)
     start = work.resume(trainer.student, trainer.optimizer)
     if start:
         log.info("resuming %s from step %d (of %d)", settings["name"], start, settings["steps"])
@@ -247,17 +321,19 @@ def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, wo
                mininterval=5.0)
     for step in bar:
         t0 = time.perf_counter()
+        length = methods.generation_length(trainer.spec, step, metrics)  # an adaptive schedule reads the history
         try:
-            result = trainer.step(step)
+            result = trainer.step(step, length)
         except TrainingError as err:
             last = work.last_checkpoint()
             raise TrainingError(f"{settings['name']}: {err}; stopped without an update. The last good checkpoint "
                                 f"is {last or 'none (no step was saved)'}; the run resumes from it once the cause "
                                 "is fixed (e.g. a lower lr)") from None
+        signal, signal_flops = trainer.schedule_signal(step, length, result)
         elapsed = time.perf_counter() - t0
-        step_flops = trainer.step_flops(result.response_lens)
+        step_flops = trainer.step_flops(result.response_lens) + signal_flops  # the schedule's signal is its cost
         flops_cum += step_flops
-        with_prompt = trainer.step_flops(result.seq_lens)
+        with_prompt = trainer.step_flops(result.seq_lens) + signal_flops
         with_prompt_cum += with_prompt
         seconds_cum += elapsed
         diag_flops = 0.0
@@ -266,12 +342,14 @@ def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, wo
             if trainer.method.diagnostics:
                 bins, diag_flops = trainer.diagnostic_kl(step)
                 work.append_kl(step, "diagnostic", bins)
-        row = {"step": step + 1, "l_train": methods.generation_length(trainer.spec, step), "rollouts": result.rollouts,
+        row = {"step": step + 1, "l_train": length, "rollouts": result.rollouts,
                "prompt_tokens": result.prompt_tokens, "response_tokens": result.response_tokens,
                "loss": result.loss, "kl_mean": result.kl_sum / max(1, result.kl_tokens), "flops": step_flops,
                "flops_cum": flops_cum, "flops_with_prompt": with_prompt, "flops_with_prompt_cum": with_prompt_cum,
-               "diag_flops": diag_flops, "seconds": elapsed, "seconds_cum": seconds_cum}
+               "diag_flops": diag_flops, "signal": signal, "signal_flops": signal_flops, "seconds": elapsed,
+               "seconds_cum": seconds_cum}
         work.append_metrics(row)
+        metrics.append(row)
         bar.set_postfix(loss=f"{result.loss:.3f}", kl=f"{row['kl_mean']:.3f}", L=row["l_train"], refresh=False)
         if (step + 1) % settings["save_every"] == 0 or step + 1 == settings["steps"]:
             work.save(step + 1, trainer.student, trainer.tokenizer, trainer.optimizer)

@@ -14,8 +14,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import schedules
 from .runs import ConfigError, expand_runs
-from .schedules import SCHEDULES, get_schedule
 
 SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schemas" / "config.schema.yaml"
 KNOWN_BENCHMARKS = ("math500", "aime24", "aime25", "gpqa", "mmlu_pro")
@@ -80,8 +80,7 @@ def check_semantics(config: dict[str, Any], available_gpus: int | None = None) -
     if t["steps"] % t["save_every"]:
         raise ConfigError(f"training.save_every = {t['save_every']} does not divide training.steps = {t['steps']} "
                           "(the tables compare checkpoints at multiples of it); choose a divisor")
-    schedule = ex["main"]["schedule"]
-    get_schedule_checked(schedule, l_max)
+    check_schedules(ex["main"]["schedules"])
     for i, (a, b) in enumerate(ex["windows"]["windows"]):
         if not 0 <= a < b <= l_max:
             raise ConfigError(f"experiments.windows.windows[{i}] = [{a}, {b}] must satisfy 0 <= a < b <= "
@@ -111,6 +110,11 @@ def check_semantics(config: dict[str, Any], available_gpus: int | None = None) -
             raise ConfigError(f"training.gpus = {t['gpus']}: a verl run needs at least 2 GPUs per node (verl puts the "
                               "teacher on GPUs of its own beside the student's); set training.gpus >= 2, or "
                               "training.backend: native")
+        for i, entry in enumerate(ex["main"]["schedules"]):
+            if schedules.is_adaptive(entry):
+                raise ConfigError(f"experiments.main.schedules[{i}].kind = '{entry['kind']}': adaptive schedules run "
+                                  "on the native engine only (their signal is measured inside its training step); "
+                                  "remove the entry or set training.backend: native")
         check_verl_methods(config)
     for section in ("eval", "training"):
         if config[section]["sampler"] == "fused":
@@ -118,26 +122,35 @@ def check_semantics(config: dict[str, Any], available_gpus: int | None = None) -
     expand_runs(config)  # duplicate run names
 
 
-def get_schedule_checked(schedule: dict[str, Any], l_max: int) -> None:
-    import inspect
-
-    if schedule["name"] not in SCHEDULES:
-        raise ConfigError(f"experiments.main.schedule.name: unknown schedule '{schedule['name']}'; "
-                          f"choose from {sorted(SCHEDULES)}")
-    fn = get_schedule(schedule["name"])
-    needed = [p for p in inspect.signature(fn).parameters if p not in ("step", "l_max")]
-    for key in schedule:
-        if key != "name" and key not in needed:
-            raise ConfigError(f"experiments.main.schedule.{key}: the '{schedule['name']}' schedule takes no '{key}'; "
-                              f"it takes {needed}")
-    for p in needed:
-        if p not in schedule:
-            raise ConfigError(f"experiments.main.schedule.{p}: missing; the '{schedule['name']}' schedule needs "
-                              f"{needed}")
-        value = schedule[p]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"experiments.main.schedule.{p} = {value!r}: schedule parameters are token counts or "
-                              "steps, whole numbers >= 1; write it as one (e.g. 4, not \"4\" or 0)")
+def check_schedules(entries: list[dict[str, Any]]) -> None:
+    """Each entry of experiments.main.schedules: a unique name, a known kind, exactly the kind's parameters
+    (whole numbers >= 1; ratios and thresholds numbers >= 0)."""
+    names: set[str] = set()
+    for i, entry in enumerate(entries):
+        key = f"experiments.main.schedules[{i}]"
+        name, kind = entry.get("name"), entry.get("kind")
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+", name):
+            raise ConfigError(f"{key}.name = {name!r}: give each schedule a name of lower-case letters, digits and _ "
+                              "(it becomes part of run names)")
+        if name in names:
+            raise ConfigError(f"{key}.name = '{name}': two schedules share this name; rename one")
+        names.add(name)
+        if kind not in schedules.kinds():
+            raise ConfigError(f"{key}.kind: unknown schedule kind '{kind}'; choose from {schedules.kinds()}")
+        needed = schedules.parameters(kind)
+        for p in entry:
+            if p not in ("name", "kind", *needed):
+                raise ConfigError(f"{key}.{p}: the '{kind}' schedule takes no '{p}'; it takes {needed}")
+        for p in needed:
+            if p not in entry:
+                raise ConfigError(f"{key}.{p}: missing; the '{kind}' schedule needs {needed}")
+            value = entry[p]
+            if p in schedules.FLOAT_PARAMS:
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise ConfigError(f"{key}.{p} = {value!r}: a number >= 0 (e.g. 0.5, not \"0.5\")")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{key}.{p} = {value!r}: schedule parameters are token counts or steps, whole "
+                                  "numbers >= 1; write it as one (e.g. 4, not \"4\" or 0)")
 
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")

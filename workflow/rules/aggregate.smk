@@ -101,6 +101,24 @@ rule lr_table:
         "../scripts/lr_table.py"
 
 
+rule schedule_table:
+    input:
+        data=efficiency.inputs(efficiency.spec(config)),
+        code=script_code("schedule_table"),
+    output:
+        csv=report("results/tables/schedules.csv", category="Tables", caption="../report/schedule_table.rst"),
+        md="results/tables/schedules.md",
+        tex="results/tables/schedules.tex",
+    log:
+        "results/logs/aggregate/schedules.log",
+    params:
+        spec=efficiency.spec(config),
+    conda:
+        "../../envs/main.yaml"
+    script:
+        "../scripts/schedule_table.py"
+
+
 for _fig in figures.FIGURES:
 
     rule:

@@ -1,6 +1,6 @@
 # Input functions of the aggregation rules (aggregate.smk): which files each table, figure and the
 # findings read, with the lr-matched checkpoints resolved from their Snakemake checkpoint.
-from prefix_opd import figures, findings
+from prefix_opd import efficiency, figures, findings
 
 
 def main_table_inputs(wildcards):

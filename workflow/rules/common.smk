@@ -72,6 +72,16 @@ def model_inputs(wildcards):
     return local_models([settings["student_path"], settings["teacher_path"]])
 
 
+def train_data(wildcards):
+    """What a run trains from beside its models: the OPD questions, the SeqKD solutions, and the dev set when its
+    schedule reads dev scores (dev_plateau)."""
+    inputs = {"questions": "results/data/opd_questions.jsonl", "seqkd": "results/data/seqkd.jsonl"}
+    schedule = RUNS[wildcards.run].schedule
+    if schedule and schedule["kind"] == "dev_plateau":
+        inputs["dev"] = benchmark_files([DEV])[DEV]
+    return inputs
+
+
 def base_run(student):
     return f"{student}-base"
 
@@ -142,6 +152,7 @@ def all_outputs():
     out = [f"results/tables/table{t}.{ext}" for t in STUDENTS_BY_TABLE for ext in ("csv", "md", "tex")]
     out += [f"results/tables/table{t + 4}.csv" for t in STUDENTS_BY_TABLE]
     out += [f"results/tables/table{t}.{ext}" for t in (3, 4) for ext in ("csv", "md", "tex")]
+    out += [f"results/tables/schedules.{ext}" for ext in ("csv", "md", "tex")]
     # Fig. 3 reads the teacher-prefix probe's output
     figs = [f for f in figures.FIGURES if f != "fig3" or rules.has("teacher_prefix_probe")]
     out += [f"results/figures/{fig}.{ext}" for fig in figs for ext in ("png", "pdf")]

@@ -18,9 +18,8 @@ rule run_settings:
 
 rule train:
     input:
+        unpack(train_data),
         settings="results/runs/{run}/run.yaml",
-        questions="results/data/opd_questions.jsonl",
-        seqkd="results/data/seqkd.jsonl",
         models=model_inputs,
         code=script_code("train"),
     output:

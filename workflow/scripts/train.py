@@ -26,4 +26,4 @@ if backend_for(settings) == "verl":
 else:
     with gpu_lease(gpus) as device:
         train(settings, sm.input.questions, sm.input.seqkd, sm.params.work, out_dir, threads=sm.threads,
-              device=device)
+              device=device, dev_path=sm.input.get("dev"))

@@ -238,5 +238,5 @@ def metrics_from_verl(source: str | Path | Iterable[str | dict[str, Any]], setti
                      "prompt_tokens": prompt_tokens, "response_tokens": response_tokens, "loss": loss,
                      "kl_mean": kl_mean, "flops": step_flops, "flops_cum": flops_cum,
                      "flops_with_prompt": with_prompt, "flops_with_prompt_cum": with_prompt_cum, "diag_flops": 0.0,
-                     "seconds": seconds, "seconds_cum": seconds_cum})
+                     "signal": math.nan, "signal_flops": 0.0, "seconds": seconds, "seconds_cum": seconds_cum})
     return [{k: r[k] for k in METRIC_COLUMNS} for r in rows]
