@@ -20,6 +20,13 @@ except ConfigError as err:
 validate(config, "config/schemas/config.schema.yaml")
 
 
+# Each world writes its own result tree: the toy world's `results/` here, the paper world's under
+# `world_dir` (config/paper.yaml: paper-scale/results/), so a paper run never touches toy outputs.
+if config["world_dir"] != ".":
+
+    workdir: config["world_dir"]
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

@@ -185,3 +185,20 @@ def test_every_job_asks_for_the_gpus_its_engine_needs(tmp_path: Path) -> None:
     for rule in ("eval_run", "eval_suite", "teacher_prefix_probe", "case_study"):
         tp = config["eval"]["tensor_parallel"]
         assert plan.jobs_of(rule) and all(int(j.res["gpu"]) == tp for j in plan.jobs_of(rule)), rule
+
+
+def test_the_paper_world_plans_in_its_own_tree_and_a_dry_run_needs_no_verl(tmp_path: Path) -> None:
+    """Without verl a paper dry run plans with a warning (a real run is refused before any job), and what it
+    plans lives under the paper world's folder (config world_dir), never in the toy world's results/."""
+    from workflow_helpers import copy_repo, planned, run_snakemake, snakemake_env
+
+    repo = copy_repo(tmp_path / "repo")
+    env = snakemake_env(repo, {"PREFIX_OPD_VERL_PYTHON": ""})
+    assert not (repo / ".venv-verl").exists()
+    args = ("--profile", "profiles/gpu-box", "--configfile", "config/paper.yaml")
+    plan = planned(repo, *args, env=env)
+    assert "Warning: training.backend: 'verl' but verl is not installed" in plan.result.output
+    assert plan.jobs_of("train") and (repo / "paper-scale").is_dir() and not (repo / "results").exists()
+    real = run_snakemake(repo, *args, "--cores", "1", env=env, timeout=300)
+    assert real.returncode != 0 and "Invalid config: training.backend: 'verl' but verl is not installed" in real.output
+    assert not (repo / "paper-scale" / "results").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
 from pathlib import Path
 
 PACKAGE = "prefix_opd"
@@ -75,8 +76,9 @@ def closure(modules: frozenset[str]) -> frozenset[str]:
     return frozenset(seen)
 
 
-def script_code(script: str | Path, repo: str | Path = ".") -> list[str]:
-    """Package files (paths relative to `repo`) that a workflow script runs, sorted."""
+def script_code(script: str | Path, base: str | Path = ".") -> list[str]:
+    """Package files that a workflow script runs, sorted, as paths relative to `base` (the working directory:
+    `../../src/...` when a world's results live in a folder of their own)."""
     script = Path(script)
     modules = imported_modules(script.read_text())
     files: set[Path] = set()
@@ -86,5 +88,4 @@ def script_code(script: str | Path, repo: str | Path = ".") -> list[str]:
             continue
         files.add(path)
         files |= {path.parent / r for r in RESOURCES.get(m.rsplit(".", 1)[-1], ())}
-    repo_root = Path(repo).resolve()
-    return sorted(str(f.relative_to(repo_root)) for f in files)
+    return sorted(os.path.relpath(f, Path(base).resolve()) for f in files)

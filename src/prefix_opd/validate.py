@@ -115,11 +115,20 @@ def check_semantics(config: dict[str, Any], available_gpus: int | None = None) -
                 raise ConfigError(f"experiments.main.schedules[{i}].kind = '{entry['kind']}': adaptive schedules run "
                                   "on the native engine only (their signal is measured inside its training step); "
                                   "remove the entry or set training.backend: native")
+    expand_runs(config)  # duplicate run names
+
+
+class MissingTool(ConfigError):
+    """A config this machine cannot run (a tool not installed); a dry run plans it anyway, with a warning."""
+
+
+def check_environment(config: dict[str, Any]) -> None:
+    """The tools the config needs on this machine: verl for backend verl, a C compiler for the fused sampler."""
+    if config["training"]["backend"] == "verl":
         check_verl_methods(config)
     for section in ("eval", "training"):
         if config[section]["sampler"] == "fused":
             check_c_compiler(f"{section}.sampler")
-    expand_runs(config)  # duplicate run names
 
 
 def check_schedules(entries: list[dict[str, Any]]) -> None:
@@ -243,7 +252,7 @@ def check_verl_methods(config: dict[str, Any]) -> None:
     """With backend verl, verl must be installed (its own environment counts); the methods it cannot run
     (GKD, SeqKD) run natively."""
     if not verl_installed():
-        raise ConfigError("training.backend: 'verl' but verl is not installed; run `make .venv-verl/.installed` "
+        raise MissingTool("training.backend: 'verl' but verl is not installed; run `make .venv-verl/.installed` "
                           "(or set PREFIX_OPD_VERL_PYTHON), or set training.backend: native")
 
 
@@ -254,7 +263,7 @@ def check_c_compiler(key: str) -> None:
 
     compiler = os.environ.get("CC", "cc")
     if not shutil.which(compiler):
-        raise ConfigError(f"{key}: 'fused' compiles a C kernel, but the C compiler {compiler!r} is not on PATH; "
+        raise MissingTool(f"{key}: 'fused' compiles a C kernel, but the C compiler {compiler!r} is not on PATH; "
                           "install gcc (or set $CC), or set it to 'torch'")
 
 
@@ -263,5 +272,6 @@ def check_config(config: dict[str, Any], source: str = "config", available_gpus:
     try:
         check_schema(config)
         check_semantics(config, available_gpus)
+        check_environment(config)
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None

@@ -6,15 +6,27 @@ from pathlib import Path
 from prefix_opd import code_deps, tables
 from prefix_opd.backends.verl_overrides import backend_for
 from prefix_opd.runs import ConfigError, expand_runs
-from prefix_opd.validate import check_semantics
+from prefix_opd.validate import MissingTool, check_environment, check_semantics
 
 _gpu = workflow.global_resources.get("gpu")  # --resources gpu=N, if given
 try:
     check_semantics(config, available_gpus=getattr(_gpu, "value", _gpu))
 except ConfigError as err:
     sys.exit(f"Invalid config: {err}")
+try:  # a dry run plans a study this machine cannot run (e.g. the paper world without verl); a run stops at start
+    check_environment(config)
+    MISSING_TOOL = None
+except MissingTool as err:
+    MISSING_TOOL = err
+    print(f"Warning: {err} (a dry run plans anyway; a run stops before its first job)", file=sys.stderr)
+
+
+onstart:
+    if MISSING_TOOL is not None:
+        sys.exit(f"Invalid config: {MISSING_TOOL}")
 
 RUNS = expand_runs(config)
+REPO = Path(workflow.basedir)  # the code; the working directory holds this world's results/ (config world_dir)
 BENCHMARKS = config["benchmarks"]
 DEV = config["dev_benchmark"]
 STUDENTS = list(config["models"]["students"])
@@ -37,7 +49,7 @@ wildcard_constraints:
 def script_code(name):
     """The package files workflow/scripts/<name>.py runs (its import closure): a rule's code inputs, so a change
     to any of them, and only to them, reruns the rule (Snakemake's code trigger does not see imports)."""
-    return code_deps.script_code(f"workflow/scripts/{name}.py")
+    return code_deps.script_code(REPO / "workflow" / "scripts" / f"{name}.py")
 
 
 def toy_model_inputs(wildcards):
