@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from engine_fixtures import build_world, run_settings, save_tiny_model
+from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from prefix_opd import flops
@@ -49,6 +51,8 @@ with open(os.environ["VERL_FILE_LOGGER_PATH"], "wb", buffering=0) as log:  # ver
         if step % freq == 0 or step == steps:
             hf = os.path.join(ckpt, f"global_step_{step}", "actor", "huggingface")
             shutil.copytree(os.environ["FAKE_VERL_MODEL"], hf)
+            for shard in ("model", "optim", "extra_state"):  # FSDP resume state beside the HF export
+                open(os.path.join(os.path.dirname(hf), f"{shard}_world_size_1_rank_0.pt"), "w").write(shard)
             open(latest, "w").write(str(step))
 '''
 
@@ -143,6 +147,41 @@ def test_publish_uses_exact_lengths_and_refuses_unfinished_runs(world, tmp_path)
     assert (metrics["l_train"] == settings["l_train"]).all()
 
 
+def test_pruning_keeps_resume_state_only_in_the_newest_complete_save(tmp_path):
+    ckpt = tmp_path / verl_run.CHECKPOINTS
+    for step in (2, 4, 6):
+        hf = ckpt / f"global_step_{step}" / "actor" / "huggingface"
+        hf.mkdir(parents=True)
+        save_file({"w": torch.ones(2, dtype=torch.bfloat16)}, hf / "model.safetensors")
+        (hf.parent / "optim_world_size_1_rank_0.pt").write_text("adam")
+        (hf.parent / "extra").mkdir()
+    assert verl_run.prune_resume_state(ckpt) == []  # no complete save recorded yet: nothing goes
+    (ckpt / verl_run.TRACKER).write_text("4")  # step 6 is still being written
+    removed = verl_run.prune_resume_state(ckpt)
+    assert sorted(p.relative_to(ckpt).as_posix() for p in removed) == [
+        "global_step_2/actor/extra", "global_step_2/actor/optim_world_size_1_rank_0.pt"]
+    assert (ckpt / "global_step_2" / "actor" / "huggingface" / "model.safetensors").exists()
+    for step in (4, 6):
+        assert (ckpt / f"global_step_{step}" / "actor" / "optim_world_size_1_rank_0.pt").exists()
+
+
+def test_complete_exports_are_rewritten_in_bf16(tmp_path):
+    """verl's HF export holds the fp32 master weights; once a save is complete it becomes bf16, loadable, with
+    the same values rounded."""
+    ckpt = tmp_path / verl_run.CHECKPOINTS
+    for step in (2, 4):
+        save_tiny_model(ckpt / f"global_step_{step}" / "actor" / "huggingface", step)
+    (ckpt / verl_run.TRACKER).write_text("2")  # step 4 not complete yet
+    before = AutoModelForCausalLM.from_pretrained(ckpt / "global_step_2" / "actor" / "huggingface")
+    verl_run.prune_resume_state(ckpt)
+    after = AutoModelForCausalLM.from_pretrained(ckpt / "global_step_2" / "actor" / "huggingface")
+    assert after.dtype == torch.bfloat16
+    for (name, p), (_, q) in zip(before.state_dict().items(), after.state_dict().items(), strict=True):
+        assert torch.equal(p.to(torch.bfloat16), q), name
+    untouched = AutoModelForCausalLM.from_pretrained(ckpt / "global_step_4" / "actor" / "huggingface")
+    assert untouched.dtype == torch.float32
+
+
 def test_publish_refuses_checkpoints_without_weights(world, tmp_path):
     settings = _settings(world, steps=1, save_every=1)
     hf = tmp_path / "work" / verl_run.CHECKPOINTS / "global_step_1" / "actor" / "huggingface"
@@ -234,6 +273,9 @@ def test_train_with_verl_fails_resumes_and_publishes(world, tmp_path, monkeypatc
     assert metrics["step"].tolist() == [1, 2, 3, 4]
     assert metrics["loss"].tolist() == [1001, 1002, 2003, 2004]  # step 3 from the relaunch, 1-2 kept
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_2", "step_4"]
+    ckpt = work / verl_run.CHECKPOINTS  # only the newest save keeps verl's resume state (disk)
+    assert [p.name for p in (ckpt / "global_step_2" / "actor").iterdir()] == ["huggingface"]
+    assert (ckpt / "global_step_4" / "actor" / "optim_world_size_1_rank_0.pt").exists()
     for step in (2, 4):
         AutoModelForCausalLM.from_pretrained(out / "checkpoints" / f"step_{step}")
         AutoTokenizer.from_pretrained(out / "checkpoints" / f"step_{step}")

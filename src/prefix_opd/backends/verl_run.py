@@ -112,11 +112,75 @@ def launch_script(settings: dict[str, Any], prepared: dict[str, Any], work: Path
 
 
 def _run_script(script: Path, log_path: Path, cwd: Path) -> int:
+    """Run verl's script; meanwhile (every PRUNE_EVERY_S) and after, drop the resume state of every save but the
+    newest (`prune_resume_state`)."""
     with open(log_path, "a") as out:
         out.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} bash {script}\n")
         out.flush()
-        return subprocess.run(["bash", str(script)], cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                              check=False).returncode
+        proc = subprocess.Popen(["bash", str(script)], cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                rc = proc.wait(timeout=PRUNE_EVERY_S)
+                break
+            except subprocess.TimeoutExpired:
+                prune_resume_state(cwd / CHECKPOINTS)
+    prune_resume_state(cwd / CHECKPOINTS)
+    return rc
+
+
+PRUNE_EVERY_S = 30.0
+TRACKER = "latest_checkpointed_iteration.txt"  # verl writes it once a save is complete
+
+
+def prune_resume_state(ckpt_root: Path) -> list[Path]:
+    """Keep verl's full state (FSDP model and optimiser shards, extra state) only in the newest complete save:
+    older `global_step_N/actor/` keep just `huggingface/` (the weights the evaluation reads), and every complete
+    save's export is bf16 (`to_bf16`). verl resumes from the tracker's step only, so nothing it reads is removed;
+    at 8B this saves ~98 GB of resume state per older save. Returns what it removed."""
+    tracker = ckpt_root / TRACKER
+    try:
+        newest = int(tracker.read_text().strip())
+    except (OSError, ValueError):
+        return []
+    removed = []
+    for step, hf in _checkpoint_steps(ckpt_root).items():
+        if step > newest:
+            continue
+        to_bf16(hf)
+        if step == newest:
+            continue
+        for item in hf.parent.iterdir():  # global_step_N/actor/*
+            if item.name != "huggingface":
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
+                removed.append(item)
+    return removed
+
+
+def to_bf16(hf: Path) -> bool:
+    """Rewrite a complete Hugging Face export's fp32 safetensors in bf16 (verl gathers the fp32 master weights
+    into it: 32 GB at 8B instead of 16); its config says so. Returns whether it rewrote anything."""
+    import json
+
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    changed = False
+    for f in sorted(hf.glob("*.safetensors")):
+        with safe_open(f, "pt") as st:
+            if not any(st.get_slice(k).get_dtype() == "F32" for k in st.keys()):  # noqa: SIM118 - not a dict
+                continue
+        tensors = {k: v.to(torch.bfloat16) if v.dtype == torch.float32 else v for k, v in load_file(f).items()}
+        tmp = f.with_name(f".{f.name}.tmp")
+        save_file(tensors, tmp, metadata={"format": "pt"})
+        os.replace(tmp, f)
+        changed = True
+    config = hf / "config.json"
+    if changed and config.exists():
+        data = json.loads(config.read_text())
+        data.update({k: "bfloat16" for k in ("torch_dtype", "dtype") if k in data} or {"torch_dtype": "bfloat16"})
+        config.write_text(json.dumps(data, indent=2))
+    return changed
 
 
 def _tail(path: Path, n: int = 40) -> str:
