@@ -202,3 +202,34 @@ def test_the_paper_world_plans_in_its_own_tree_and_a_dry_run_needs_no_verl(tmp_p
     real = run_snakemake(repo, *args, "--cores", "1", env=env, timeout=300)
     assert real.returncode != 0 and "Invalid config: training.backend: 'verl' but verl is not installed" in real.output
     assert not (repo / "paper-scale" / "results").exists()
+
+
+def test_the_slurm_paper_profile_sizes_each_job(tmp_path: Path) -> None:
+    """profiles/slurm-paper on the paper DAG: training jobs ask for their engine's GPUs and nodes (verl:
+    training.gpus on training.nodes), the cores Ray needs, the memory and a runtime; evaluation jobs their own."""
+    import yaml
+    from workflow_helpers import copy_repo, planned, snakemake_env
+
+    from prefix_opd.backends.verl_overrides import backend_for
+    from prefix_opd.runs import expand_runs
+    from prefix_opd.validate import merge_configs
+
+    repo = copy_repo(tmp_path / "repo")
+    verl_python = Path(__file__).resolve().parents[1] / ".venv-verl" / "bin" / "python"  # built by `make test`
+    env = snakemake_env(repo, {"PREFIX_OPD_VERL_PYTHON": str(verl_python)})
+    # a dry run caps threads at --cores (the cluster does not)
+    plan = planned(repo, "--profile", "profiles/slurm-paper", "--configfile", "config/paper.yaml", "--cores", "256",
+                   env=env)
+    profile = yaml.safe_load((repo / "profiles" / "slurm-paper" / "config.yaml").read_text())
+    config = merge_configs(*(yaml.safe_load((repo / "config" / f).read_text()) for f in ("config.yaml", "paper.yaml")))
+    runs = expand_runs(config)
+    for job in plan.jobs_of("train"):
+        verl = backend_for(runs[job.wc["run"]].settings(config)) == "verl"
+        assert int(job.res["nodes"]) == (config["training"]["nodes"] if verl else 1), job
+        assert int(job.res["runtime"]) == profile["set-resources"]["train"]["runtime"], job
+        assert int(job.res["mem_mb"]) == profile["set-resources"]["train"]["mem_mb"], job
+        assert job.threads == profile["set-threads"]["train"], job
+    for rule in ("eval_run", "eval_suite", "teacher_prefix_probe"):
+        for job in plan.jobs_of(rule):
+            assert int(job.res["runtime"]) == profile["set-resources"][rule]["runtime"], job
+            assert job.threads == profile["set-threads"][rule], job

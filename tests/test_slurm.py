@@ -144,6 +144,34 @@ def test_slurm_env_reaches_jobs(slurm_node: str, workspace: Path) -> None:
     assert lines[1] == proc.stdout.strip().split(";")[0], (lines, proc.stdout)
 
 
+def test_verl_ray_script_starts_its_steps_side_by_side(slurm_node: str, tmp_path: Path) -> None:
+    """The multi-node verl script in a real allocation of one CPU, run as the Slurm executor runs a job (inside an
+    `srun` step, which holds the CPU): every step the script starts (the head's address, the Ray head, which
+    blocks, and the verl command) must overlap the steps before it; without `--overlap` it waits forever. Ray and
+    python are stand-ins that log their arguments (the head blocks, as `ray start --block`)."""
+    from prefix_opd.backends import verl_launch
+
+    log = tmp_path / "calls.log"
+    ray, python = tmp_path / "ray", tmp_path / "python"
+    ray.write_text(f"#!/bin/bash\necho \"ray $*\" >> {log}\nexec sleep 600\n")
+    python.write_text(f"#!/bin/bash\ncat > /dev/null\necho \"python $*\" >> {log}\n")
+    for f in (ray, python):
+        f.chmod(0o755)
+    text = verl_launch.slurm_script([str(python), "-m", "verl.trainer.main_ppo"], {}, 1, 0, ray=str(ray),
+                                    python=str(python), join_timeout_s=30)
+    script = tmp_path / "verl_slurm.sh"
+    script.write_text(text.replace("sleep 10", "sleep 2"))
+    try:  # as the Slurm executor runs a job: inside an `srun` step of its allocation
+        proc = _sh("salloc", "--nodes=1", "--ntasks=1", "--cpus-per-task=1", "--mem=200", "srun", "--nodes=1",
+                   "--ntasks=1", "bash", str(script), timeout=60)
+    except subprocess.TimeoutExpired:
+        calls = log.read_text() if log.exists() else ""
+        pytest.fail(f"the script's steps waited for each other (no --overlap?); calls so far:\n{calls}")
+    calls = log.read_text() if log.exists() else ""
+    assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}\n{calls}"
+    assert "ray start --head" in calls and "python -m verl.trainer.main_ppo" in calls, calls
+
+
 def test_toy_run_through_slurm(slurm_node: str, workspace: Path) -> None:
     target = f"results/runs/{RUN}/metrics.csv"
     t0 = time.monotonic()

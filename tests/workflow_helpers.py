@@ -124,6 +124,7 @@ class Job:
     output: tuple[str, ...] = ()
     jobid: str = ""
     resources: tuple[tuple[str, str], ...] = ()
+    threads: int = 1
 
     @property
     def wc(self) -> dict[str, str]:
@@ -152,7 +153,8 @@ def parse_jobs(output: str) -> list[Job]:
         wildcards = tuple(tuple(kv.split("=", 1)) for kv in fields.get("wildcards", "").split(", ") if "=" in kv)
         output_files = tuple(f for f in fields.get("output", "").split(", ") if f)
         resources = tuple(tuple(kv.split("=", 1)) for kv in fields.get("resources", "").split(", ") if "=" in kv)
-        jobs.append(Job(m.group(1), wildcards, output_files, fields.get("jobid", ""), resources))
+        jobs.append(Job(m.group(1), wildcards, output_files, fields.get("jobid", ""), resources,
+                        int(fields.get("threads", "1"))))
     return jobs
 
 

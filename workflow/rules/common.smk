@@ -78,6 +78,12 @@ def train_gpus(wildcards):
     return gpus if backend_for(RUNS[wildcards.run].settings(config)) == "verl" else min(gpus, 1)
 
 
+def train_nodes(wildcards):
+    """Nodes one training job asks for: `training.nodes` for a verl run (Ray across them), one otherwise."""
+    verl = backend_for(RUNS[wildcards.run].settings(config)) == "verl"
+    return int(config["training"].get("nodes", 1)) if verl else 1
+
+
 def model_inputs(wildcards):
     """The folders a run trains from: its student and (for distillation) the teacher."""
     settings = RUNS[wildcards.run].settings(config)

@@ -35,6 +35,7 @@ rule train:
     threads: 1
     resources:
         gpu=train_gpus,
+        nodes=train_nodes,
     conda:
         "../../envs/main.yaml"
     script:

@@ -84,8 +84,10 @@ def slurm_script(argv: list[str], env: dict[str, str], nnodes: int, gpus_per_nod
     q = shlex.quote
     return f"""#!/usr/bin/env bash
 {chr(10).join(sbatch)}
-# Ray on Slurm (verl's pattern): head on the first node, workers on the others, verl on the head.
+# Ray on Slurm (verl's pattern): head on the first node, workers on the others, verl on the head. Every step
+# overlaps the others (the Slurm executor runs this script inside a step of its own); Ray stops on exit.
 set -euo pipefail
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 {_exports(env)}
 NNODES={nnodes}
 GPUS_PER_NODE={gpus_per_node}
@@ -95,14 +97,14 @@ if [ "${{#NODES[@]}}" -lt "$NNODES" ]; then
   echo "allocation has ${{#NODES[@]}} node(s), this run needs $NNODES" >&2; exit 1
 fi
 HEAD=${{NODES[0]}}
-HEAD_IP=$(srun --nodes=1 --ntasks=1 -w "$HEAD" hostname --ip-address | awk '{{print $1}}')
+HEAD_IP=$(srun --overlap --nodes=1 --ntasks=1 -w "$HEAD" hostname --ip-address | awk '{{print $1}}')
 export RAY_ADDRESS="$HEAD_IP:{port}"
 echo "Ray head $HEAD at $RAY_ADDRESS"
-srun --nodes=1 --ntasks=1 -w "$HEAD" {q(ray)} start --head --node-ip-address="$HEAD_IP" --port={port} \\
+srun --overlap --nodes=1 --ntasks=1 -w "$HEAD" {q(ray)} start --head --node-ip-address="$HEAD_IP" --port={port} \\
   --num-cpus "$CPUS" --num-gpus "$GPUS_PER_NODE" --block &
 sleep 10
 for ((i = 1; i < NNODES; i++)); do
-  srun --nodes=1 --ntasks=1 -w "${{NODES[$i]}}" {q(ray)} start --address "$RAY_ADDRESS" \\
+  srun --overlap --nodes=1 --ntasks=1 -w "${{NODES[$i]}}" {q(ray)} start --address "$RAY_ADDRESS" \\
     --num-cpus "$CPUS" --num-gpus "$GPUS_PER_NODE" --block &
   sleep 5
 done
