@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from . import schedules
+from . import hub, schedules
 from .runs import ConfigError, expand_runs
 
 SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schemas" / "config.schema.yaml"
@@ -170,7 +170,7 @@ def check_model_paths(config: dict[str, Any]) -> None:
     models = {"models.teacher": config["models"]["teacher"]}
     models |= {f"models.students.{k}": v for k, v in config["models"]["students"].items()}
     for key, path in models.items():
-        if path.startswith("results/") or Path(path).expanduser().is_dir():
+        if hub.is_local(path):
             continue
         if config["world"] == "toy":  # no network: every model is local
             raise ConfigError(f"{key} = '{path}': no such folder (the toy world reads local models only); fix the "

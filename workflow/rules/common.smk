@@ -1,9 +1,10 @@
 # Helpers shared by the rules: config checks, the run table, and every config -> path lookup.
 import json
+import re
 import sys
 from pathlib import Path
 
-from prefix_opd import code_deps, tables
+from prefix_opd import code_deps, hub, tables
 from prefix_opd.backends.verl_overrides import backend_for
 from prefix_opd.runs import ConfigError, expand_runs
 from prefix_opd.validate import MissingTool, check_environment, check_semantics
@@ -25,6 +26,7 @@ onstart:
     if MISSING_TOOL is not None:
         sys.exit(f"Invalid config: {MISSING_TOOL}")
 
+HUB_MODELS = hub.localize(config)  # hub ids in `models` -> results/models/hub/<owner>--<name> (rule download_model)
 RUNS = expand_runs(config)
 REPO = Path(workflow.basedir)  # the code; the working directory holds this world's results/ (config world_dir)
 BENCHMARKS = config["benchmarks"]
@@ -62,7 +64,8 @@ def toy_model_inputs(wildcards):
 
 
 def local_models(paths):
-    """Only folders the workflow builds are file inputs; hub ids are fetched by the job itself."""
+    """The folders the workflow builds (toy models, downloaded hub models) are file inputs; a folder of the user's
+    own is read as it is."""
     return [p for p in paths if p.startswith("results/")]
 
 
@@ -76,6 +79,12 @@ def train_gpus(wildcards):
     study has GPUs, none on CPU."""
     gpus = config["training"].get("gpus", 0)
     return gpus if backend_for(RUNS[wildcards.run].settings(config)) == "verl" else min(gpus, 1)
+
+
+def hub_folder_pattern():
+    """The folder names rule download_model makes (`<owner>--<name>` of each hub model of the config)."""
+    names = [Path(hub.local_dir(repo_id)).name for repo_id in HUB_MODELS]
+    return "|".join(re.escape(n) for n in names) or "no-hub-model"
 
 
 def train_nodes(wildcards):

@@ -127,3 +127,21 @@ rule sample_prompts:
         "../../envs/main.yaml"
     script:
         "../scripts/sample_prompts.py"
+
+
+rule download_model:
+    input:
+        code=script_code("download_model"),
+    output:
+        directory(f"{hub.HUB_DIR}/{{repo}}"),
+    log:
+        "results/logs/download/{repo}.log",
+    params:
+        repo_id=lambda wc: hub.repo_id_of(wc.repo),
+        revision=lambda wc: HUB_MODELS[hub.repo_id_of(wc.repo)],
+    wildcard_constraints:
+        repo=hub_folder_pattern(),
+    conda:
+        "../../envs/main.yaml"
+    script:
+        "../scripts/download_model.py"
