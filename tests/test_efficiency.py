@@ -9,17 +9,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prefix_opd import efficiency, tables
+from prefix_opd import efficiency, paths
 
 DEV = "aime24"
 
 
 def _write_run(run: str, accuracy: list[float], flops_per_step: float, signal_per_step: float = 0.0) -> None:
     steps = [10 * (i + 1) for i in range(len(accuracy))]
-    curve = Path(tables.curve_path(run))
+    curve = Path(paths.curve_path(run))
     curve.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"benchmark": DEV, "step": steps, "mean_at_k": accuracy}).to_csv(curve, index=False)
-    metrics = Path(tables.metrics_path(run))
+    metrics = Path(paths.metrics_path(run))
     metrics.parent.mkdir(parents=True, exist_ok=True)
     all_steps = list(range(1, steps[-1] + 1))
     pd.DataFrame({"step": all_steps, "flops_cum": [flops_per_step * s for s in all_steps],

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from prefix_opd import findings, preconditions, tables
+from prefix_opd import findings, paths, preconditions, tables
 from prefix_opd.findings import FAILS, HOLDS, INCONCLUSIVE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -248,14 +248,14 @@ def test_inputs_cover_every_claim(config):
     """The workflow's input list names the suites at the fixed, chosen and matched steps and every curve read."""
     match = {run: {"step": 20} for run in tables.lr_runs(config)}
     files = set(findings.inputs(config, match))
-    assert tables.suite_samples_path("large-base", 0, "gpqa") in files
+    assert paths.suite_samples_path("large-base", 0, "gpqa") in files
     for seed in config["seeds"]:
-        assert tables.suite_samples_path(f"small-opd-s{seed}", config["training"]["save_every"], "aime25") in files
-        assert tables.chosen_samples_dir(f"large-opd_prefix56-s{seed}") in files
+        assert paths.suite_samples_path(f"small-opd-s{seed}", config["training"]["save_every"], "aime25") in files
+        assert paths.chosen_samples_dir(f"large-opd_prefix56-s{seed}") in files
         assert f"results/runs/large-opd_prefix28-s{seed}/kl_by_position.csv" in files
-    assert tables.suite_samples_path("large-opd_prefix28-lr2e-4-s0", 20, "mmlu_pro") in files
+    assert paths.suite_samples_path("large-opd_prefix28-lr2e-4-s0", 20, "mmlu_pro") in files
     assert "results/eval/small-gkd7-lam0-beta0-lr2e-4-s0/curve" in files
-    assert tables.LR_MATCH in files
+    assert paths.LR_MATCH in files
 
 
 def _pre(**status: str) -> list[preconditions.Precondition]:

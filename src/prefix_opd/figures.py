@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import efficiency, tables
+from . import efficiency, paths, tables
 from .runs import expand_runs, lr_sweep_runs, paper_schedule, seqkd_prefix_runs
 
 
@@ -41,7 +41,6 @@ class _Lazy:
 plt = _Lazy("matplotlib.pyplot")
 sns = _Lazy("seaborn")
 ticker = _Lazy("matplotlib.ticker")
-PROBE = "results/probe/probe.csv"
 STEP_PALETTE = "viridis"
 
 
@@ -94,16 +93,16 @@ def _lr(lr: float) -> str:
 def _dev_curve(spec: dict[str, Any], run: str, bench: str | None = None) -> pd.DataFrame:
     """step, accuracy (%) of a run's dev (or `bench`) curve."""
     bench = bench or spec["dev"]
-    curve = pd.read_csv(tables.curve_path(run))
+    curve = pd.read_csv(paths.curve_path(run))
     rows = curve[curve["benchmark"] == bench].sort_values("step")
     if rows.empty:
-        raise ValueError(f"{tables.curve_path(run)} has no '{bench}' rows")
+        raise ValueError(f"{paths.curve_path(run)} has no '{bench}' rows")
     return pd.DataFrame({"step": rows["step"].to_numpy(), "accuracy": 100 * rows["mean_at_k"].to_numpy()})
 
 
 def _base_accuracy(spec: dict[str, Any], student: str, bench: str | None = None) -> float:
     bench = bench or spec["dev"]
-    summary = pd.read_csv(tables.suite_summary_path(tables.base_run(student), 0)).set_index("benchmark")
+    summary = pd.read_csv(paths.suite_summary_path(tables.base_run(student), 0)).set_index("benchmark")
     return 100 * float(summary.loc[bench, "mean_at_k"])
 
 
@@ -129,7 +128,7 @@ def _acc_label(spec: dict[str, Any], bench: str | None = None) -> str:
 
 
 def _kl_rows(run: str, source: str, steps: list[int]) -> pd.DataFrame:
-    kl = tables.kl_bins(pd.read_csv(tables.kl_path(run)))
+    kl = tables.kl_bins(pd.read_csv(paths.kl_path(run)))
     rows = kl[(kl["source"] == source) & kl["step"].isin(steps)].copy()
     rows["position"] = (rows["bin_start"] + rows["bin_end"]) / 2
     rows["log step"] = rows["step"].map(lambda s: f"step {s}")
@@ -154,7 +153,7 @@ def fig2_spec(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def fig2_inputs(spec: dict[str, Any]) -> list[str]:
-    return [tables.kl_path(run) for _student, run in spec["panels"]]
+    return [paths.kl_path(run) for _student, run in spec["panels"]]
 
 
 def fig2(spec: dict[str, Any], png: str) -> None:
@@ -187,14 +186,14 @@ def fig3_spec(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def fig3_inputs(spec: dict[str, Any]) -> list[str]:
-    return [PROBE]
+    return [paths.PROBE]
 
 
 def fig3(spec: dict[str, Any], png: str) -> None:
-    if not Path(PROBE).exists():
-        raise FileNotFoundError(f"{PROBE} is missing: Fig. 3 needs the teacher_prefix_probe rule's output")
+    if not Path(paths.PROBE).exists():
+        raise FileNotFoundError(f"{paths.PROBE} is missing: Fig. 3 needs the teacher_prefix_probe rule's output")
     _theme()
-    probe = pd.read_csv(PROBE).sort_values(["student", "length"])
+    probe = pd.read_csv(paths.PROBE).sort_values(["student", "length"])
     probe["accuracy"] = 100 * probe["mean_at_k"]
     fig, ax = plt.subplots(figsize=(7, 4.2))
     palette = dict(zip(probe["student"].unique(), sns.color_palette("deep"), strict=False))
@@ -228,9 +227,9 @@ def fig4_spec(config: dict[str, Any]) -> dict[str, Any]:
 def fig4_inputs(spec: dict[str, Any]) -> list[str]:
     out = []
     for student, student_arms in spec["panels"]:
-        out.append(tables.suite_summary_path(tables.base_run(student), 0))
+        out.append(paths.suite_summary_path(tables.base_run(student), 0))
         out += [f for _k, _l, names in student_arms for n in names
-                for f in (tables.curve_path(n), tables.metrics_path(n))]
+                for f in (paths.curve_path(n), paths.metrics_path(n))]
     return out
 
 
@@ -337,7 +336,7 @@ def fig5_spec(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def fig5_inputs(spec: dict[str, Any]) -> list[str]:
-    return [tables.kl_path(run) for _s, run, _length in spec["panels"]]
+    return [paths.kl_path(run) for _s, run, _length in spec["panels"]]
 
 
 def fig5(spec: dict[str, Any], png: str) -> None:
@@ -377,8 +376,8 @@ def fig6_spec(config: dict[str, Any]) -> dict[str, Any]:
 
 def fig6_inputs(spec: dict[str, Any]) -> list[str]:
     runs = [run for *_key, run in spec["grid"]]
-    return ([tables.curve_path(r) for r in runs] + [tables.chosen_path(r) for r in runs]
-            + [tables.suite_summary_path(tables.base_run(spec["student"]), 0)])
+    return ([paths.curve_path(r) for r in runs] + [paths.chosen_path(r) for r in runs]
+            + [paths.suite_summary_path(tables.base_run(spec["student"]), 0)])
 
 
 def _gkd_panel(spec: dict[str, Any], ax: plt.Axes, lr: float, base: float) -> None:
@@ -396,7 +395,7 @@ def _gkd_panel(spec: dict[str, Any], ax: plt.Axes, lr: float, base: float) -> No
 def fig6(spec: dict[str, Any], png: str) -> None:
     _theme()
     grid = {(lam, beta, lr): run for lam, beta, lr, run in spec["grid"]}
-    chosen_dev = {r: json.loads(Path(tables.chosen_path(r)).read_text())["dev_mean_at_k"] for r in grid.values()}
+    chosen_dev = {r: json.loads(Path(paths.chosen_path(r)).read_text())["dev_mean_at_k"] for r in grid.values()}
     chosen = tables.gkd_chosen_lr(grid, chosen_dev)
     base = _base_accuracy(spec, spec["student"])
     panels = [chosen, *spec["lrs"]]
@@ -432,8 +431,8 @@ def fig7_spec(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def fig7_inputs(spec: dict[str, Any]) -> list[str]:
-    return ([tables.curve_path(r) for r, _lr in spec["seqkd"]] + [tables.curve_path(r) for r in spec["overlay"]]
-            + [tables.suite_summary_path(tables.base_run(spec["student"]), 0)])
+    return ([paths.curve_path(r) for r, _lr in spec["seqkd"]] + [paths.curve_path(r) for r in spec["overlay"]]
+            + [paths.suite_summary_path(tables.base_run(spec["student"]), 0)])
 
 
 def fig7(spec: dict[str, Any], png: str) -> None:
@@ -487,13 +486,13 @@ def fig8_spec(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def fig8_inputs(spec: dict[str, Any]) -> list[str]:
-    return ([tables.curve_path(r) for r, _lr in spec["runs"]] + [tables.LR_MATCH]
-            + [tables.suite_summary_path(tables.base_run(spec["student"]), 0)])
+    return ([paths.curve_path(r) for r, _lr in spec["runs"]] + [paths.LR_MATCH]
+            + [paths.suite_summary_path(tables.base_run(spec["student"]), 0)])
 
 
 def fig8(spec: dict[str, Any], png: str) -> None:
     _theme()
-    match = json.loads(Path(tables.LR_MATCH).read_text())
+    match = json.loads(Path(paths.LR_MATCH).read_text())
     base = _base_accuracy(spec, spec["student"])
     fig, ax = plt.subplots(figsize=(8.5, 4.5))
     colors = dict(zip([r for r, _lr in spec["runs"]], sns.color_palette("rocket", len(spec["runs"])), strict=True))

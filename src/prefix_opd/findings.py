@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from . import preconditions, schedules, tables
+from . import paths, preconditions, schedules, tables
 from .intervals import interval, macro_seed_question
 from .runs import arm_key, arms, expand_runs, gkd_runs, lr_sweep_runs, main_runs, paper_schedule, seqkd_prefix_runs
 
@@ -182,25 +182,25 @@ class FileStore:
 
     @functools.cache  # noqa: B019 (one store per findings job)
     def correct(self, run: str, step: int, bench: str, source: str) -> pd.Series:
-        path = (tables.chosen_samples_path(run, bench) if source == "chosen"
-                else tables.suite_samples_path(run, step, bench) if source == "suite"
-                else tables.curve_samples_path(run, step, bench))
+        path = (paths.chosen_samples_path(run, bench) if source == "chosen"
+                else paths.suite_samples_path(run, step, bench) if source == "suite"
+                else paths.curve_samples_path(run, step, bench))
         return per_question(pd.read_json(path, lines=True))
 
     def flops(self, run: str, step: int) -> float:
-        return tables.cost_at(tables.metrics_path(run), step)[0]
+        return tables.cost_at(paths.metrics_path(run), step)[0]
 
     def kl(self, run: str) -> pd.DataFrame:
-        return pd.read_csv(tables.kl_path(run))
+        return pd.read_csv(paths.kl_path(run))
 
     def chosen(self, run: str) -> int:
-        return int(json.loads(Path(tables.chosen_path(run)).read_text())["step"])
+        return int(json.loads(Path(paths.chosen_path(run)).read_text())["step"])
 
     def steps(self, run: str) -> list[int]:
-        return sorted(int(s) for s in pd.read_csv(tables.curve_path(run))["step"].unique())
+        return sorted(int(s) for s in pd.read_csv(paths.curve_path(run))["step"].unique())
 
     def lr_match(self) -> dict[str, dict[str, Any]]:
-        return json.loads(Path(tables.LR_MATCH).read_text())
+        return json.loads(Path(paths.LR_MATCH).read_text())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -793,15 +793,15 @@ def suite_points(config: dict[str, Any], match: dict[str, dict[str, Any]]) -> li
 def inputs(config: dict[str, Any], match: dict[str, dict[str, Any]]) -> list[str]:
     """Every file `evaluate(config, FileStore())` reads."""
     runs = expand_runs(config)
-    files = [tables.suite_samples_path(run, step, b) for run, step in suite_points(config, match)
+    files = [paths.suite_samples_path(run, step, b) for run, step in suite_points(config, match)
              for b in config["benchmarks"]]
-    files += [tables.chosen_samples_dir(run) for run in tables.chosen_suite_runs(config)]
+    files += [paths.chosen_samples_dir(run) for run in tables.chosen_suite_runs(config)]
     for run in curve_runs(config):
-        files += [tables.curve_path(run), f"results/eval/{run}/curve"]
-    files += [tables.chosen_path(run) for run in chosen_runs(config)]
-    files += [tables.metrics_path(n) for s in config["experiments"]["main"]["students"] for n in main_runs(config, s)]
-    files += [tables.kl_path(run) for arm_runs in tables.kl_prefix_arms(config, runs).values() for run in arm_runs]
-    files.append(tables.LR_MATCH)
+        files += [paths.curve_path(run), paths.curve_dir(run)]
+    files += [paths.chosen_path(run) for run in chosen_runs(config)]
+    files += [paths.metrics_path(n) for s in config["experiments"]["main"]["students"] for n in main_runs(config, s)]
+    files += [paths.kl_path(run) for arm_runs in tables.kl_prefix_arms(config, runs).values() for run in arm_runs]
+    files.append(paths.LR_MATCH)
     files += preconditions.inputs(config)
     return list(dict.fromkeys(files))
 

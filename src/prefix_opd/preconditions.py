@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import tables
+from . import paths, tables
 
 TEACHER_MIN, CHANCE_MAX = 0.90, 0.25
 BASE_MAX, ANSWER_MIN = 0.35, 0.90
@@ -35,8 +35,6 @@ KL_RATIO_MIN = 5.0
 CONCAVE_TOL = 2.0
 SHORTEST_SHARE_MIN = 0.5
 IN_DOMAIN = ("math500", "aime24", "aime25")
-TOY_SUMMARY = "results/models/toy_summary.csv"
-PROBE = "results/probe/probe.csv"
 MET, NOT_MET, NOT_MEASURED = "met", "not met", "not measured"
 
 
@@ -79,9 +77,9 @@ def base_students_weak(summary: pd.DataFrame, students: list[str]) -> Preconditi
 def opd_teaches(config: dict[str, Any]) -> Precondition:
     dev, parts, ok = config["dev_benchmark"], [], True
     for s in config["experiments"]["main"]["students"]:
-        curve = pd.read_csv(tables.curve_path(tables.full_opd_run(config, s)))
+        curve = pd.read_csv(paths.curve_path(tables.full_opd_run(config, s)))
         best = 100 * float(curve.loc[curve["benchmark"] == dev, "mean_at_k"].max())
-        base_summary = pd.read_csv(tables.suite_summary_path(tables.base_run(s), 0)).set_index("benchmark")
+        base_summary = pd.read_csv(paths.suite_summary_path(tables.base_run(s), 0)).set_index("benchmark")
         base = 100 * float(base_summary.loc[dev, "mean_at_k"])
         ok &= best - base >= LIFT_MIN
         parts.append(f"{s}: {base:.1f} -> {best:.1f} (+{best - base:.1f})")
@@ -106,7 +104,7 @@ def kl_early(config: dict[str, Any]) -> Precondition:
         return Precondition("P4", "KL concentrated early (Fig. 2)", "", "training.log_steps lacks 0 (the base "
                             "students' rollouts)", NOT_MEASURED)
     for s in config["experiments"]["main"]["students"]:
-        first, rest = kl_first_over_rest(pd.read_csv(tables.kl_path(tables.full_opd_run(config, s))))
+        first, rest = kl_first_over_rest(pd.read_csv(paths.kl_path(tables.full_opd_run(config, s))))
         ratio = first / rest if rest > 0 else float("inf")
         ok &= ratio >= KL_RATIO_MIN
         parts.append(f"{s}: first bin {first:.3f}, later {rest:.4f} nats/token ({ratio:.1f}x)")
@@ -147,12 +145,12 @@ def check(config: dict[str, Any]) -> list[Precondition]:
     """Every precondition on the study's outputs (files as `inputs()` lists)."""
     students = config["experiments"]["main"]["students"]
     if config["world"] == "toy":
-        summary = pd.read_csv(TOY_SUMMARY)
+        summary = pd.read_csv(paths.TOY_SUMMARY)
         toy = [teacher_strong(summary), base_students_weak(summary, students)]
     else:
         toy = [Precondition(k, n, "", "the paper world has no teacher evaluation on the suite", NOT_MEASURED)
                for k, n in (("P1", "teacher solves every benchmark"), ("P2", "base students are weak but answer"))]
-    out = [*toy, opd_teaches(config), kl_early(config), probe_concave(pd.read_csv(PROBE))]
+    out = [*toy, opd_teaches(config), kl_early(config), probe_concave(pd.read_csv(paths.PROBE))]
     if config["world"] == "toy":
         out.append(aperiodic(summary))
     return out
@@ -162,18 +160,18 @@ def teacher_accuracy(config: dict[str, Any]) -> tuple[dict[str, float], dict[str
     """(teacher accuracy, chance level) per benchmark from the toy summary; empty where not measured."""
     if config["world"] != "toy":
         return {}, {}
-    t = pd.read_csv(TOY_SUMMARY).query("model == 'teacher'").set_index("benchmark")
+    t = pd.read_csv(paths.TOY_SUMMARY).query("model == 'teacher'").set_index("benchmark")
     return t["accuracy"].astype(float).to_dict(), t["chance"].astype(float).to_dict()
 
 
 def inputs(config: dict[str, Any]) -> list[str]:
     """The files `check(config)` reads."""
     students = config["experiments"]["main"]["students"]
-    files = [TOY_SUMMARY] if config["world"] == "toy" else []
+    files = [paths.TOY_SUMMARY] if config["world"] == "toy" else []
     for s in students:
         run = tables.full_opd_run(config, s)
-        files += [tables.curve_path(run), tables.suite_summary_path(tables.base_run(s), 0), tables.kl_path(run)]
-    return [*files, PROBE]
+        files += [paths.curve_path(run), paths.suite_summary_path(tables.base_run(s), 0), paths.kl_path(run)]
+    return [*files, paths.PROBE]
 
 
 def to_frame(rows: list[Precondition]) -> pd.DataFrame:
@@ -195,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     for path in args.config:
         config = merge_configs(config, yaml.safe_load(open(path)))
     if config.get("world", "toy") == "toy":
-        print(pd.read_csv(TOY_SUMMARY).to_string(index=False), end="\n\n")
+        print(pd.read_csv(paths.TOY_SUMMARY).to_string(index=False), end="\n\n")
     for p in check(config):
         print(f"{p.key} {p.name}: {p.status}\n    required: {p.requirement}\n    measured: {p.measured}")
 

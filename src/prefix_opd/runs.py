@@ -90,6 +90,11 @@ def run_name(arm: str, seed: int) -> str:
     return f"{arm}-s{seed}"
 
 
+def base_run(student: str) -> str:
+    """The pseudo-run that stands for a student before any training (evaluated at step 0)."""
+    return f"{student}-base"
+
+
 def _opd(config: dict, student: str, method: str, suffix: str, lr: float | None = None, steps: int | None = None,
          seed: int | None = None, **kw) -> RunSpec:
     t = config["training"]

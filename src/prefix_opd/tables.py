@@ -14,10 +14,17 @@ from typing import Any
 
 import pandas as pd
 
+from .paths import (
+    chosen_summary_path,
+    curve_path,
+    metrics_path,
+    suite_summary_path,
+)
 from .runs import (
     RunSpec,
     arm_key,
     arms,
+    base_run,
     expand_runs,
     gkd_runs,
     lr_sweep_runs,
@@ -51,10 +58,6 @@ def paper_lengths(config: dict[str, Any]) -> dict[int, int]:
 def paper_length(config: dict[str, Any], n: int) -> int:
     """The paper's length for `n` (validation guarantees every named toy length is in the table)."""
     return paper_lengths(config).get(int(n), int(n)) if config["world"] == "toy" else int(n)
-
-
-def base_run(student: str) -> str:
-    return f"{student}-base"
 
 
 def main_rows(config: dict[str, Any], student: str) -> list[Row]:
@@ -135,14 +138,6 @@ def main_table(rows: list[Row], chosen: dict[str, int], student_name: str, table
     return pd.DataFrame(out)
 
 
-def suite_summary_path(run: str, step: int) -> str:
-    """The full suite at a fixed step (rule eval_suite)."""
-    return f"results/eval/{run}/step_{step}/summary.csv"
-
-
-def chosen_summary_path(run: str) -> str:
-    """The run's dev-chosen checkpoint on its chosen benchmarks (rule eval_run)."""
-    return f"results/eval/{run}/chosen.csv"
 
 
 def row_summary_path(row: Row, run: str) -> str:
@@ -221,39 +216,7 @@ def paper_reference(table: int) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------------
-# paths the aggregation reads (the layout the evaluation and training rules write)
-
-
-def curve_path(run: str) -> str:
-    return f"results/eval/{run}/curve.csv"
-
-
-def curve_samples_path(run: str, step: int, bench: str) -> str:
-    return f"results/eval/{run}/curve/step_{step}/{bench}.jsonl"
-
-
-def suite_samples_path(run: str, step: int, bench: str) -> str:
-    return f"results/eval/{run}/step_{step}/{bench}.jsonl"
-
-
-def chosen_samples_dir(run: str) -> str:
-    return f"results/eval/{run}/chosen"
-
-
-def chosen_samples_path(run: str, bench: str) -> str:
-    return f"{chosen_samples_dir(run)}/{bench}.jsonl"
-
-
-def chosen_path(run: str) -> str:
-    return f"results/eval/{run}/chosen.json"
-
-
-def metrics_path(run: str) -> str:
-    return f"results/runs/{run}/metrics.csv"
-
-
-def kl_path(run: str) -> str:
-    return f"results/runs/{run}/kl_by_position.csv"
+# KL by position
 
 
 def kl_bins(kl: pd.DataFrame) -> pd.DataFrame:
@@ -263,9 +226,6 @@ def kl_bins(kl: pd.DataFrame) -> pd.DataFrame:
     frame = kl.assign(kl_sum=kl["kl_mean"] * kl["n_tokens"]).groupby(keys, as_index=False)[["kl_sum", "n_tokens"]]
     out = frame.sum()
     return out.assign(kl_mean=out["kl_sum"] / out["n_tokens"]).drop(columns="kl_sum")
-
-
-LR_MATCH = "results/eval/lr_match.json"
 
 
 # ------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from . import checkpointing, flops, losses, methods, schedules
+from . import checkpointing, flops, losses, methods, paths, schedules
 from .data import read_jsonl
 from .models import Packed, encode_prompt, load_model, load_tokenizer, output_weight, response_hidden, stop_token_ids
 from .runs import training_seed
@@ -364,8 +364,8 @@ def main(argv: list[str] | None = None) -> None:
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--settings", required=True, help="a run.yaml written by the workflow (rule run_settings)")
-    ap.add_argument("--questions", default="results/data/opd_questions.jsonl")
-    ap.add_argument("--seqkd", default="results/data/seqkd.jsonl")
+    ap.add_argument("--questions", default=paths.OPD_QUESTIONS)
+    ap.add_argument("--seqkd", default=paths.SEQKD)
     ap.add_argument("--work", required=True, help="resumable state folder")
     ap.add_argument("--out", required=True, help="where checkpoints/ and metrics are published")
     ap.add_argument("--threads", type=int, default=1)

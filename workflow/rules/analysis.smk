@@ -7,7 +7,7 @@ rule teacher_prefix_probe:
         dev=benchmark_files([DEV])[DEV],
         code=script_code("teacher_prefix_probe"),
     output:
-        csv=report("results/probe/probe.csv", category="Analyses", caption="../report/probe.rst"),
+        csv=report(paths.PROBE, category="Analyses", caption="../report/probe.rst"),
         solutions="results/probe/teacher_solutions.jsonl",
     log:
         "results/logs/analysis/teacher_prefix_probe.log",

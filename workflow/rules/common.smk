@@ -4,9 +4,9 @@ import re
 import sys
 from pathlib import Path
 
-from prefix_opd import code_deps, hub, tables
+from prefix_opd import code_deps, hub, paths, tables
 from prefix_opd.backends.verl_overrides import backend_for
-from prefix_opd.runs import ConfigError, expand_runs
+from prefix_opd.runs import ConfigError, base_run, expand_runs
 from prefix_opd.validate import MissingTool, check_environment, check_semantics
 
 _gpu = workflow.global_resources.get("gpu")  # --resources gpu=N, if given
@@ -102,19 +102,15 @@ def model_inputs(wildcards):
 def train_data(wildcards):
     """What a run trains from beside its models: the OPD questions, the SeqKD solutions, and the dev set when its
     schedule reads dev scores (dev_plateau)."""
-    inputs = {"questions": "results/data/opd_questions.jsonl", "seqkd": "results/data/seqkd.jsonl"}
+    inputs = {"questions": paths.OPD_QUESTIONS, "seqkd": paths.SEQKD}
     schedule = RUNS[wildcards.run].schedule
     if schedule and schedule["kind"] == "dev_plateau":
         inputs["dev"] = benchmark_files([DEV])[DEV]
     return inputs
 
 
-def base_run(student):
-    return f"{student}-base"
-
-
 def is_base(run):
-    return run.endswith("-base") and run.removesuffix("-base") in STUDENTS
+    return any(run == base_run(s) for s in STUDENTS)
 
 
 def model_dir(wildcards):
@@ -168,7 +164,7 @@ def case_study_inputs(wildcards):
     return {
         "models": local_models([config["models"]["students"][CASE["student"]], config["models"]["teacher"]]),
         "checkpoints": f"results/runs/{CASE_RUN}/checkpoints",
-        "chosen": tables.chosen_path(CASE_RUN),
+        "chosen": paths.chosen_path(CASE_RUN),
         "solutions": "results/probe/teacher_solutions.jsonl",
         "dev": benchmark_files([DEV])[DEV],
     }
@@ -184,7 +180,7 @@ def all_outputs():
     figs = [f for f in figures.FIGURES if f != "fig3" or rules.has("teacher_prefix_probe")]
     out += [f"results/figures/{fig}.{ext}" for fig in figs for ext in ("png", "pdf")]
     out += ["results/findings.md", "results/findings.csv"]
-    out += ["results/probe/probe.csv", "results/case_study.md"]
+    out += [paths.PROBE, "results/case_study.md"]
     if TOY:
-        out.append("results/models/toy_summary.csv")
+        out.append(paths.TOY_SUMMARY)
     return out

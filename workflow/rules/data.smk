@@ -75,7 +75,7 @@ if TOY:
             benchmarks=list(benchmark_files().values()),
             code=script_code("toy_summary"),
         output:
-            csv=report("results/models/toy_summary.csv", caption="../report/toy_summary.rst", category="Toy world"),
+            csv=report(paths.TOY_SUMMARY, caption="../report/toy_summary.rst", category="Toy world"),
             samples=directory("results/models/eval"),
         log:
             "results/logs/toy/summary.log",
@@ -116,8 +116,8 @@ rule sample_prompts:
         unpack(lambda wc: {"pool": "results/data/toy_pool.jsonl"} if TOY else {}),
         code=script_code("sample_prompts"),
     output:
-        questions="results/data/opd_questions.jsonl",
-        seqkd="results/data/seqkd.jsonl",
+        questions=paths.OPD_QUESTIONS,
+        seqkd=paths.SEQKD,
     log:
         "results/logs/data/sample_prompts.log",
     params:

@@ -8,11 +8,11 @@ rule eval_run:
         benchmarks=list(benchmark_files().values()),
         code=script_code("eval_run"),
     output:
-        curve="results/eval/{run}/curve.csv",
-        curve_samples=directory("results/eval/{run}/curve"),
-        chosen="results/eval/{run}/chosen.json",
-        chosen_summary="results/eval/{run}/chosen.csv",
-        chosen_samples=directory("results/eval/{run}/chosen"),
+        curve=paths.curve_path("{run}"),
+        curve_samples=directory(paths.curve_dir("{run}")),
+        chosen=paths.chosen_path("{run}"),
+        chosen_summary=paths.chosen_summary_path("{run}"),
+        chosen_samples=directory(paths.chosen_samples_dir("{run}")),
     log:
         "results/logs/eval/{run}.log",
     benchmark:
@@ -39,8 +39,8 @@ rule eval_suite:
         benchmarks=list(benchmark_files().values()),
         code=script_code("eval_suite"),
     output:
-        summary="results/eval/{run}/step_{step}/summary.csv",
-        samples=expand("results/eval/{{run}}/step_{{step}}/{bench}.jsonl", bench=BENCHMARKS),
+        summary=paths.suite_summary_path("{run}", "{step}"),
+        samples=[paths.suite_samples_path("{run}", "{step}", b) for b in BENCHMARKS],
     log:
         "results/logs/eval/{run}_step{step}.log",
     benchmark:

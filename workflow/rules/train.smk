@@ -24,8 +24,8 @@ rule train:
         code=script_code("train"),
     output:
         checkpoints=directory("results/runs/{run}/checkpoints"),
-        metrics="results/runs/{run}/metrics.csv",
-        kl="results/runs/{run}/kl_by_position.csv",
+        metrics=paths.metrics_path("{run}"),
+        kl=paths.kl_path("{run}"),
     log:
         "results/logs/train/{run}.log",
     benchmark:
