@@ -139,17 +139,24 @@ def test_one_learning_rate_change_retrains_only_that_run(done: Path, tmp_path: P
     assert_only_runs(plan, done, runs)
 
 
-def test_schedule_change_retrains_the_schedule_runs_under_the_same_names(done: Path, tmp_path: Path) -> None:
-    """A run's settings file is the train job's input: same name, new settings -> that run retrains."""
-    entries = merged_config(done)["experiments"]["main"]["schedules"]
-    first = entries[0]
-    override = {"experiments": {"main": {"schedules": [{**first, "dl": first["dl"] * 2}, *entries[1:]]}}}
+def _plan_schedules(done: Path, tmp_path: Path, schedules: list[dict[str, Any]], name: str) -> tuple[Plan, set[str]]:
+    """Plan with experiments.main.schedules replaced; check that exactly schedule `name`'s runs (every student
+    and seed) change and only they are planned among the runs."""
+    override = {"experiments": {"main": {"schedules": schedules}}}
     runs = changed_runs(done, override)
-    students = merged_config(done)["experiments"]["main"]["students"]
-    seeds = merged_config(done)["seeds"]
-    assert runs == {f"{s}-opd_schedule_{first['name']}-s{seed}" for s in students for seed in seeds}, runs
+    cfg = merged_config(done)
+    students, seeds = cfg["experiments"]["main"]["students"], cfg["seeds"]
+    expected = {f"{s}-opd_schedule_{name}-s{seed}" for s in students for seed in seeds}
+    assert runs == expected, runs
     plan = plan_with(done, tmp_path, override)
     assert_only_runs(plan, done, runs)
+    return plan, runs
+
+
+def test_schedule_change_retrains_the_schedule_runs_under_the_same_names(done: Path, tmp_path: Path) -> None:
+    """A run's settings file is the train job's input: same name, new settings -> that run retrains."""
+    first, *rest = merged_config(done)["experiments"]["main"]["schedules"]
+    plan, runs = _plan_schedules(done, tmp_path, [{**first, "dl": first["dl"] * 2}, *rest], first["name"])
     assert {j.wc["run"] for j in plan.jobs_of("run_settings")} == runs
 
 
@@ -159,13 +166,7 @@ def test_new_schedule_plans_only_its_runs_and_the_outputs_that_show_it(done: Pat
     Fig. 4 show the first schedule only."""
     entries = merged_config(done)["experiments"]["main"]["schedules"]
     added = {"name": "stairs", "kind": "step", "l0": 7, "grow": 7, "every": 2}
-    override = {"experiments": {"main": {"schedules": [*entries, added]}}}
-    runs = changed_runs(done, override)
-    students = merged_config(done)["experiments"]["main"]["students"]
-    seeds = merged_config(done)["seeds"]
-    assert runs == {f"{s}-opd_schedule_stairs-s{seed}" for s in students for seed in seeds}, runs
-    plan = plan_with(done, tmp_path, override)
-    assert_only_runs(plan, done, runs)
+    plan, _runs = _plan_schedules(done, tmp_path, [*entries, added], "stairs")
     aggregation = {j.rule for j in plan.jobs if "run" not in j.wc}
     assert {"schedule_table", "schedules", "findings"} <= aggregation, fmt_jobs(plan.jobs)
     assert aggregation <= {"schedule_table", "schedules", "checkpoint_table", "findings", "all"}, fmt_jobs(plan.jobs)
