@@ -176,6 +176,8 @@ def test_intervals_are_family_wise_within_a_claim(config):
     ("Table 3 ordering", lambda s: s.set("large-opd_window28_56", 0.9)),
     ("ours: kl_frontier vs linear", lambda s: s.flops_.update({"-opd_schedule_kl_frontier": 8e6})),
     ("ours: boundary_gap vs linear", lambda s: s.set("-opd_schedule_boundary_gap", 0.2)),  # never reaches it
+    ("ours: boundary_gap vs linear", lambda s: s.step_rules.extend(  # reaches it at step 50: 1e8 vs 8e7 FLOPs
+        ("-opd_schedule_boundary_gap", step, 0.1) for step in (20, 30, 40))),
 ])
 def test_perturbation_flips_verdict(config, claim, perturb):
     store = paper_like(config)
@@ -297,6 +299,15 @@ def test_every_claim_names_what_it_needs(config):
     claims = {findings.OURS if r.claim.startswith(findings.OURS) else r.claim
               for r in findings.evaluate(config, paper_like(config))}
     assert claims <= set(findings.CLAIM_NEEDS), claims - set(findings.CLAIM_NEEDS)
+
+
+def test_reach_order_counts_a_run_that_never_reaches_the_target_as_last():
+    assert findings.reach_order((1.0, True), (2.0, True)) == 1
+    assert findings.reach_order((3.0, True), (2.0, True)) == -1
+    assert findings.reach_order((9.0, True), (2.0, False)) == 1  # the other never reaches it
+    assert findings.reach_order((1.0, False), (2.0, True)) == -1
+    assert findings.reach_order((1.0, False), (2.0, False)) == 0
+    assert findings.reach_order((2.0, True), (2.0, True)) == 0
 
 
 def test_beyond_the_paper_states_whether_an_adaptive_schedule_wins(config, tmp_path):
