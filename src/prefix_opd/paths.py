@@ -12,21 +12,40 @@ PROBE = "results/probe/probe.csv"
 LR_MATCH = "results/eval/lr_match.json"
 
 
+def run_dir(run: str) -> str:
+    """What the train rule publishes for a run: checkpoints/, metrics.csv, kl_by_position.csv."""
+    return f"results/runs/{run}"
+
+
+def eval_dir(run: str) -> str:
+    """What the evaluation rules write for a run (or a base model's pseudo-run)."""
+    return f"results/eval/{run}"
+
+
+def settings_path(run: str) -> str:
+    """run.yaml: everything the run's training depends on (rule run_settings)."""
+    return f"{run_dir(run)}/run.yaml"
+
+
+def checkpoints_dir(run: str) -> str:
+    return f"{run_dir(run)}/checkpoints"
+
+
 def metrics_path(run: str) -> str:
-    return f"results/runs/{run}/metrics.csv"
+    return f"{run_dir(run)}/metrics.csv"
 
 
 def kl_path(run: str) -> str:
-    return f"results/runs/{run}/kl_by_position.csv"
+    return f"{run_dir(run)}/kl_by_position.csv"
 
 
 def curve_path(run: str) -> str:
     """The run's dev curve (rule eval_run): one row per (checkpoint, benchmark)."""
-    return f"results/eval/{run}/curve.csv"
+    return f"{eval_dir(run)}/curve.csv"
 
 
 def curve_dir(run: str) -> str:
-    return f"results/eval/{run}/curve"
+    return f"{eval_dir(run)}/curve"
 
 
 def curve_samples_path(run: str, step: int, bench: str) -> str:
@@ -34,27 +53,30 @@ def curve_samples_path(run: str, step: int, bench: str) -> str:
 
 
 def chosen_path(run: str) -> str:
-    """The dev-chosen step (rule eval_run)."""
-    return f"results/eval/{run}/chosen.json"
+    """The dev-chosen step (rule eval_run); its summary and samples beside it."""
+    return f"{eval_dir(run)}/chosen.json"
 
 
 def chosen_summary_path(run: str) -> str:
-    """The run's dev-chosen checkpoint on its chosen benchmarks (rule eval_run)."""
-    return f"results/eval/{run}/chosen.csv"
+    return f"{eval_dir(run)}/chosen.csv"
 
 
 def chosen_samples_dir(run: str) -> str:
-    return f"results/eval/{run}/chosen"
+    return f"{eval_dir(run)}/chosen"
 
 
 def chosen_samples_path(run: str, bench: str) -> str:
     return f"{chosen_samples_dir(run)}/{bench}.jsonl"
 
 
-def suite_summary_path(run: str, step: int) -> str:
-    """The full suite at a fixed step (rule eval_suite)."""
-    return f"results/eval/{run}/step_{step}/summary.csv"
+def suite_dir(run: str, step: int | str) -> str:
+    """The full suite at a fixed step (rule eval_suite): summary.csv and one JSONL of samples per benchmark."""
+    return f"{eval_dir(run)}/step_{step}"
 
 
-def suite_samples_path(run: str, step: int, bench: str) -> str:
-    return f"results/eval/{run}/step_{step}/{bench}.jsonl"
+def suite_summary_path(run: str, step: int | str) -> str:
+    return f"{suite_dir(run, step)}/summary.csv"
+
+
+def suite_samples_path(run: str, step: int | str, bench: str) -> str:
+    return f"{suite_dir(run, step)}/{bench}.jsonl"

@@ -117,7 +117,7 @@ def model_dir(wildcards):
     """The folder evaluated for (run, step): a base model or one of a run's checkpoints."""
     if is_base(wildcards.run):
         return config["models"]["students"][wildcards.run.removesuffix("-base")]
-    return f"results/runs/{wildcards.run}/checkpoints"
+    return paths.checkpoints_dir(wildcards.run)
 
 
 def benchmark_files(names=None):
@@ -163,7 +163,7 @@ def case_study_inputs(wildcards):
         )
     return {
         "models": local_models([config["models"]["students"][CASE["student"]], config["models"]["teacher"]]),
-        "checkpoints": f"results/runs/{CASE_RUN}/checkpoints",
+        "checkpoints": paths.checkpoints_dir(CASE_RUN),
         "chosen": paths.chosen_path(CASE_RUN),
         "solutions": "results/probe/teacher_solutions.jsonl",
         "dev": benchmark_files([DEV])[DEV],

@@ -4,7 +4,7 @@
 
 rule eval_run:
     input:
-        checkpoints="results/runs/{run}/checkpoints",
+        checkpoints=paths.checkpoints_dir("{run}"),
         benchmarks=list(benchmark_files().values()),
         code=script_code("eval_run"),
     output:

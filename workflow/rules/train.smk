@@ -5,7 +5,7 @@ rule run_settings:
     input:
         code=script_code("write_run_settings"),
     output:
-        "results/runs/{run}/run.yaml",
+        paths.settings_path("{run}"),
     log:
         "results/logs/settings/{run}.log",
     params:
@@ -19,11 +19,11 @@ rule run_settings:
 rule train:
     input:
         unpack(train_data),
-        settings="results/runs/{run}/run.yaml",
+        settings=paths.settings_path("{run}"),
         models=model_inputs,
         code=script_code("train"),
     output:
-        checkpoints=directory("results/runs/{run}/checkpoints"),
+        checkpoints=directory(paths.checkpoints_dir("{run}")),
         metrics=paths.metrics_path("{run}"),
         kl=paths.kl_path("{run}"),
     log:
