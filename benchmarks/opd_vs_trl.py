@@ -155,9 +155,10 @@ def native_worker(spec: dict[str, Any]) -> dict[str, Any]:
     import transformers
 
     from prefix_opd import methods
+    from prefix_opd.runs import RunSpec
     from prefix_opd.train import Trainer
 
-    trainer = Trainer(spec["settings"], spec["questions"], spec["questions"], spec["threads"])
+    trainer = Trainer(RunSpec.from_settings(spec["settings"]), spec["questions"], spec["questions"], spec["threads"])
     gate = Gate()
     seconds, tokens, longest = [], [], []
     for step in range(spec["steps"] + 1):

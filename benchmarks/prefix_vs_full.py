@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from prefix_opd import methods
-from prefix_opd.runs import expand_runs
+from prefix_opd.runs import RunSpec, expand_runs
 from prefix_opd.train import Trainer
 
 
@@ -37,7 +37,8 @@ def main() -> None:
     rows = []
     for length in args.lengths:
         settings = dict(base, method="opd_prefix", l_train=length, name=f"bench-prefix{length}")
-        trainer = Trainer(settings, "results/data/opd_questions.jsonl", "results/data/seqkd.jsonl", args.threads)
+        trainer = Trainer(RunSpec.from_settings(settings), "results/data/opd_questions.jsonl",
+                          "results/data/seqkd.jsonl", args.threads)
         seconds, flops, tokens = [], [], []
         for step in range(args.steps + 1):
             t0 = time.perf_counter()

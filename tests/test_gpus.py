@@ -197,14 +197,15 @@ def test_the_paper_world_plans_in_its_own_tree_and_a_dry_run_needs_no_verl(tmp_p
     assert not (repo / ".venv-verl").exists()
     args = ("--profile", "profiles/gpu-box", "--configfile", "config/paper.yaml")
     plan = planned(repo, *args, env=env)
-    assert "Warning: training.backend: 'verl' but verl is not installed" in plan.result.output
+    assert "Warning: training.backend: 'verl' needs verl, which is not installed" in plan.result.output
     assert plan.jobs_of("train") and (repo / "paper-scale").is_dir() and not (repo / "results").exists()
     # each hub model is downloaded once, by its own job, and read from that folder
     downloads = {j.output[0] for j in plan.jobs_of("download_model")}
     assert downloads == {"results/models/hub/Qwen--Qwen3-8B", "results/models/hub/Qwen--Qwen3-1.7B-Base",
                          "results/models/hub/Qwen--Qwen3-8B-Base"}, downloads
     real = run_snakemake(repo, *args, "--cores", "1", env=env, timeout=300)
-    assert real.returncode != 0 and "Invalid config: training.backend: 'verl' but verl is not installed" in real.output
+    assert real.returncode != 0
+    assert "Invalid config: training.backend: 'verl' needs verl, which is not installed" in real.output
     assert not (repo / "paper-scale" / "results").exists()
 
 

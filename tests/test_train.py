@@ -16,6 +16,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from prefix_opd import tables
 from prefix_opd.checkpointing import KL_COLUMNS, METRIC_COLUMNS
+from prefix_opd.runs import RunSpec
 from prefix_opd.train import Trainer, TrainingError, train
 
 TIMING = ["seconds", "seconds_cum"]
@@ -29,7 +30,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 def _run(root: Path, settings: dict, tag: str) -> Path:
     out = root / f"out-{tag}"
-    train(settings, str(root / "questions.jsonl"), str(root / "seqkd.jsonl"), str(root / f"work-{tag}"), str(out))
+    train(RunSpec.from_settings(settings), str(root / "questions.jsonl"), str(root / "seqkd.jsonl"),
+          str(root / f"work-{tag}"), str(out))
     return out
 
 
@@ -99,8 +101,8 @@ def test_dev_plateau_scores_the_dev_set_and_grows_on_a_plateau(world, tmp_path):
     settings = _adaptive(config, "dev_plateau", every=2, questions=2, samples=2, patience=1, min_gain=1.0)
     settings["steps"], settings["save_every"] = 6, 6
     out = tmp_path / "out"
-    train(settings, str(root / "questions.jsonl"), str(root / "seqkd.jsonl"), str(tmp_path / "work"), str(out),
-          dev_path=str(dev))
+    train(RunSpec.from_settings(settings), str(root / "questions.jsonl"), str(root / "seqkd.jsonl"),
+          str(tmp_path / "work"), str(out), dev_path=str(dev))
     metrics = pd.read_csv(out / "metrics.csv")
     assert metrics["signal"].notna().tolist() == [False, True, False, True, False, True]
     assert metrics["signal"].dropna().between(0, 1).all()
@@ -136,7 +138,8 @@ def test_update_does_not_depend_on_micro_batching(world):
     params = []
     for budget in (10**7, 60):
         settings = run_settings(config, "small-opd-s0", micro_batch_tokens=budget, batch_prompts=4)
-        trainer = Trainer(settings, str(root / "questions.jsonl"), str(root / "seqkd.jsonl"), threads=1)
+        trainer = Trainer(RunSpec.from_settings(settings), str(root / "questions.jsonl"), str(root / "seqkd.jsonl"),
+                          threads=1)
         trainer.step(0, settings["training"]["l_max"])
         params.append(torch.cat([p.detach().flatten() for p in trainer.student.parameters()]))
     assert torch.allclose(params[0], params[1], atol=1e-6, rtol=1e-5)
@@ -193,8 +196,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(world, tmp_path, monk
 
     monkeypatch.setattr(Trainer, "_micro_step", nan_loss)
     with pytest.raises(TrainingError, match=r"step 3: loss is nan.*last good checkpoint is .*step_2"):
-        train(settings, str(root / "questions.jsonl"), str(root / "seqkd.jsonl"), str(root / "work-nan"),
-              str(root / "out-nan"))
+        train(RunSpec.from_settings(settings), str(root / "questions.jsonl"), str(root / "seqkd.jsonl"),
+              str(root / "work-nan"), str(root / "out-nan"))
     assert (root / "work-nan" / "checkpoints" / "step_2").is_dir()
     assert not (root / "work-nan" / "checkpoints" / "step_3").exists()
     assert not (root / "out-nan").exists()  # nothing published

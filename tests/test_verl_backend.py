@@ -24,7 +24,7 @@ from prefix_opd.backends import verl_data, verl_launch, verl_overrides, verl_sch
 from prefix_opd.checkpointing import METRIC_COLUMNS
 from prefix_opd.methods import generation_length, rollout_spec
 from prefix_opd.models import stop_token_ids
-from prefix_opd.runs import ON_POLICY_METHODS, ConfigError, expand_runs, training_seed
+from prefix_opd.runs import ON_POLICY_METHODS, ConfigError, RunSpec, expand_runs, training_seed
 from prefix_opd.schedules import is_adaptive, length_at
 from prefix_opd.toy.tokenizer import build_tokenizer
 from prefix_opd.train import Trainer
@@ -420,7 +420,7 @@ def test_metrics_from_verl_file_log_with_exact_lengths(opd_settings):
         cum += r["flops"]
         assert r["flops_cum"] == pytest.approx(cum) and r["seconds_cum"] == pytest.approx(1.5 * k)
         expected = length_at(s["schedule"], k - 1, s["training"]["l_max"])
-        assert r["l_train"] == expected == generation_length(rollout_spec(s), k - 1)
+        assert r["l_train"] == expected == generation_length(rollout_spec(RunSpec.from_settings(s)), k - 1)
         assert r["rollouts"] == n and r["response_tokens"] == 4 * k * n and r["prompt_tokens"] == 20 * n
         assert r["kl_mean"] == pytest.approx(2.0 * k * n / (4 * k * n)) and r["diag_flops"] == 0.0
 

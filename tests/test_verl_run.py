@@ -20,7 +20,7 @@ from engine_fixtures import build_world, run_settings, save_tiny_model
 from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from prefix_opd import flops
+from prefix_opd import engines, flops
 from prefix_opd.backends import verl_launch, verl_run
 from prefix_opd.checkpointing import KL_COLUMNS, METRIC_COLUMNS
 
@@ -195,20 +195,21 @@ def test_publish_refuses_checkpoints_without_weights(world, tmp_path):
 
 
 def test_interpreter_choice(monkeypatch, tmp_path):
-    monkeypatch.setenv(verl_run.PYTHON_ENV, "/opt/verl/bin/python")
+    monkeypatch.setenv(engines.env_var("verl"), "/opt/verl/bin/python")
     assert verl_run.verl_python() == "/opt/verl/bin/python"
-    monkeypatch.delenv(verl_run.PYTHON_ENV)
+    monkeypatch.delenv(engines.env_var("verl"))
     venv_python = tmp_path / ".venv-verl" / "bin" / "python"
     venv_python.parent.mkdir(parents=True)
     venv_python.touch()
-    monkeypatch.setattr(verl_run, "VERL_VENV_PYTHON", venv_python)
+    monkeypatch.setattr(engines, "REPO", tmp_path)
     assert verl_run.verl_python() == str(venv_python)
-    monkeypatch.setattr(verl_run, "VERL_VENV_PYTHON", tmp_path / "absent" / "python")
+    monkeypatch.setattr(engines, "REPO", tmp_path / "absent")
     monkeypatch.setitem(sys.modules, "verl", None)  # `import verl` raises ImportError
+    monkeypatch.setattr(engines, "importable", lambda module: False)
     with pytest.raises(RuntimeError) as err:
         verl_run.verl_python()
     message = str(err.value)
-    assert "\n" not in message and "make .venv-verl/.installed" in message and verl_run.PYTHON_ENV in message
+    assert "\n" not in message and "make .venv-verl/.installed" in message and engines.env_var("verl") in message
 
 
 # ---------------------------------------------------------------------------------------------- launch
@@ -245,9 +246,9 @@ def fake_verl(tmp_path, monkeypatch) -> Path:
     script = tmp_path / "fake-verl-python"
     script.write_text(f"#!{sys.executable}\n{FAKE_VERL}")
     script.chmod(0o755)
-    monkeypatch.setenv(verl_run.PYTHON_ENV, str(script))
+    monkeypatch.setenv(engines.env_var("verl"), str(script))
     monkeypatch.setenv("FAKE_VERL_MODEL", str(template))
-    monkeypatch.setenv("FAKE_VERL_SRC", str(verl_run.SRC_DIR))
+    monkeypatch.setenv("FAKE_VERL_SRC", str(engines.SRC_DIR))
     return script
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import engines
 from .data import read_jsonl, write_jsonl
 from .eval_stats import summarize
 from .grading import grade_response
@@ -37,15 +38,14 @@ def load_for_sampling(model_dir: str, device: str | None = None) -> torch.nn.Mod
 
 
 def make_sampler(kind: str, model_dir: str, eval_cfg: dict[str, Any]) -> tuple[Sampler, Any]:
-    """The configured sampler; vLLM falls back to Hugging Face (and says so) when not installed.
+    """The configured sampler (vLLM must be importable: jobs reach its environment through `engines.run_sampling`).
 
     The Hugging Face path runs on the GPU the job was given (CUDA_VISIBLE_DEVICES), else on the CPU.
     """
     tokenizer = load_tokenizer(model_dir)
     stops = stop_token_ids(tokenizer)
     if kind == "vllm" and not vllm_available():
-        log.warning("eval.sampler is 'vllm' but vLLM is not installed: falling back to Hugging Face generate")
-        kind = "hf"
+        raise RuntimeError(engines.missing_message("vllm", "eval.sampler: 'vllm'"))
     if kind == "vllm":
         sampler = VLLMSampler(model_dir, stops, eval_cfg["temperature"], eval_cfg["top_p"],
                               tensor_parallel_size=eval_cfg.get("tensor_parallel", 1),
@@ -120,8 +120,10 @@ class JobSampler:
         """The sampler and tokenizer, holding the weights of `model_dir`."""
         if model_dir != self.model_dir:
             if self.current is None:
+                log.info("starting the %s sampler on %s", self.eval_cfg["sampler"], model_dir)
                 self.current = make_sampler(self.eval_cfg["sampler"], model_dir, self.eval_cfg)
             else:
+                log.info("loading the weights of %s into the running %s sampler", model_dir, self.eval_cfg["sampler"])
                 sampler = self.current[0]
                 sampler.update_weights(load_for_sampling(model_dir, "cpu" if isinstance(sampler, VLLMSampler)
                                                          else None))

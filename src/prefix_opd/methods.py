@@ -1,7 +1,7 @@
 """What each training method does, in one place for the native engine and verl's agent loop: the data it trains
 on, how many tokens it generates at a step, which response positions enter its loss, and which loss.
 
-Both engines read a run through its rollout spec (`rollout_spec(settings)`: plain JSON data, which is also what
+Both engines read a run through its rollout spec (`rollout_spec(run)`: plain JSON data, which is also what
 verl's agent loop receives), so a method's behaviour is written once.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from . import losses, schedules
+from .runs import RunSpec
 
 
 @dataclass(frozen=True)
@@ -35,15 +36,14 @@ METHODS = {
 }
 
 
-def method(settings: dict[str, Any]) -> Method:
-    return METHODS[settings["method"]]
+def method(run: RunSpec) -> Method:
+    return METHODS[run.method]
 
 
-def rollout_spec(settings: dict[str, Any]) -> dict[str, Any]:
-    """The part of a run's settings that decides what it generates and which positions it trains on."""
-    return {"method": settings["method"], "l_max": int(settings["training"]["l_max"]),
-            "l_train": settings.get("l_train"), "schedule": settings.get("schedule"),
-            "window": list(settings["window"]) if settings.get("window") else None, "tail": settings.get("tail")}
+def rollout_spec(run: RunSpec) -> dict[str, Any]:
+    """The part of a run that decides what it generates and which positions it trains on (plain JSON data)."""
+    return {"method": run.method, "l_max": int(run.training["l_max"]), "l_train": run.l_train,
+            "schedule": run.schedule, "window": list(run.window) if run.window else None, "tail": run.tail}
 
 
 def generation_length(spec: dict[str, Any], step: int, history: Sequence[dict[str, Any]] = ()) -> int:

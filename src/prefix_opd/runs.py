@@ -11,7 +11,7 @@ own settings change.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 METHODS = ("opd", "opd_prefix", "opd_schedule", "opd_window", "gkd", "seqkd", "seqkd_prefix")
@@ -40,20 +40,38 @@ class RunSpec:
     gkd_beta: int | None = None  # 1 reverse KL, 0 forward KL
     training: dict[str, Any] = field(default_factory=dict)  # shared settings (l_max, batch, ...)
     seed: int = 0  # training seed: sampling, data order (the world's seed is config `seed`)
+    student_path: str = ""  # where the job reads its models and the world's seed: filled in by `settings`
+    teacher_path: str = ""
+    world_seed: int = 0
 
     @property
     def arm(self) -> str:
         """The run's name without its seed: what the seeds of one arm share."""
         return self.name.removesuffix(f"-s{self.seed}")
 
+    @property
+    def training_seed(self) -> int:
+        return training_seed({"world_seed": self.world_seed, "seed": self.seed})
+
     def settings(self, config: dict[str, Any]) -> dict[str, Any]:
-        """Everything the training job needs, as plain data (written to run.yaml)."""
+        """Everything the training job needs, as plain data (written to run.yaml; `from_settings` reads it)."""
+        return replace(self, student_path=config["models"]["students"][self.student],
+                       teacher_path=config["models"]["teacher"], world_seed=config["seed"]).as_settings()
+
+    def as_settings(self) -> dict[str, Any]:
         out = asdict(self)
         out["window"] = list(self.window) if self.window else None
-        out["student_path"] = config["models"]["students"][self.student]
-        out["teacher_path"] = config["models"]["teacher"]
-        out["world_seed"] = config["seed"]
         return out
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> RunSpec:
+        """The run a run.yaml describes (the inverse of `settings`)."""
+        unknown = sorted(set(settings) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"run settings: unknown keys {unknown}; rewrite run.yaml through the workflow "
+                              "(rule run_settings)")
+        window = settings.get("window")
+        return cls(**{**settings, "window": tuple(window) if window else None})
 
 
 def training_seed(settings: dict[str, Any]) -> int:

@@ -1,6 +1,6 @@
 """The native training engine: OPD and its prefix, schedule and window variants, prefix GKD, SeqKD.
 
-One call of `train(settings, ...)` runs one run from its `run.yaml` settings. Each step:
+One call of `train(run, ...)` runs one run (`RunSpec.from_settings` of its `run.yaml`). Each step:
 sample (or read) responses -> score them with the teacher -> one AdamW update on the masked loss ->
 log a `metrics.csv` row. Resumable state lives in the run's work folder; checkpoints are published
 into the declared output folder at the end (Snakemake deletes declared outputs before a job runs).
@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -24,7 +23,7 @@ from tqdm import tqdm
 from . import checkpointing, flops, losses, methods, paths, schedules
 from .data import read_jsonl
 from .models import Packed, encode_prompt, load_model, load_tokenizer, output_weight, response_hidden, stop_token_ids
-from .runs import training_seed
+from .runs import RunSpec
 from .sampling import Rollouts, Sampler, local_sampler
 
 log = logging.getLogger(__name__)
@@ -72,29 +71,29 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> tuple[int, ...]:
 class Trainer:
     """Holds the student, the teacher, the data and the optimiser of one run."""
 
-    def __init__(self, settings: dict[str, Any], questions_path: str, offpolicy_path: str, threads: int,
+    def __init__(self, run: RunSpec, questions_path: str, offpolicy_path: str, threads: int,
                  device: str = "cpu", dev_path: str | None = None) -> None:
-        self.s, self.t = settings, settings["training"]
-        self.method, self.spec = methods.method(settings), methods.rollout_spec(settings)
+        self.run, self.t = run, run.training
+        self.method, self.spec = methods.method(run), methods.rollout_spec(run)
         self.device = device
         torch.set_num_threads(threads)
-        self.tokenizer = load_tokenizer(settings["student_path"])
+        self.tokenizer = load_tokenizer(run.student_path)
         self.pad_id = self.tokenizer.pad_token_id
         self.stop_ids = stop_token_ids(self.tokenizer)
-        self.seed = training_seed(settings)
+        self.seed = run.training_seed
         torch.manual_seed(self.seed)
         dtype = self.t["dtype"]
-        self.student = load_model(settings["student_path"], dtype=dtype, device=device)
+        self.student = load_model(run.student_path, dtype=dtype, device=device)
         self.student.train()
         self.teacher = None
         if self.method.loss != "sft":
-            self.teacher = load_model(settings["teacher_path"], dtype=dtype, device=device).eval()
+            self.teacher = load_model(run.teacher_path, dtype=dtype, device=device).eval()
         if self.teacher is not None:
             for p in self.teacher.parameters():
                 p.requires_grad_(False)
         self.student_shape = flops.ModelShape.from_hf_config(self.student.config)
         self.teacher_shape = flops.ModelShape.from_hf_config(self.teacher.config) if self.teacher else None
-        self.optimizer = torch.optim.AdamW(self.student.parameters(), lr=settings["lr"],
+        self.optimizer = torch.optim.AdamW(self.student.parameters(), lr=run.lr,
                                            betas=tuple(self.t["betas"]), weight_decay=self.t["weight_decay"])
         self.sampler: Sampler = local_sampler(self.t["sampler"], self.student, self.stop_ids, self.pad_id)
         source = offpolicy_path if self.method.offpolicy_data else questions_path
@@ -124,9 +123,9 @@ class Trainer:
         idx = self.batch_indices(step)
         seed = self.seed * 7919 + step
         n = self.t["samples_per_prompt"]
-        if self.method.offpolicy_data or (self.method.loss == "gkd" and self.s["gkd_lambda"] == 0):
+        if self.method.offpolicy_data or (self.method.loss == "gkd" and self.run.gkd_lambda == 0):
             # SeqKD's solutions (prefix SeqKD: cut at L, App. C), or off-policy GKD's dataset responses
-            rollouts = self.offpolicy_responses(idx, self.s["l_train"])
+            rollouts = self.offpolicy_responses(idx, self.run.l_train)
         else:
             self.sampler.update_weights(self.student)
             checkpointing.fault_point("sampling", step + 1)
@@ -174,7 +173,7 @@ class Trainer:
         if self.method.loss == "gkd":
             loss, kl_BT = losses.chunked_full_vocab_kl(
                 hidden_BTH, output_weight(self.student), teacher_hidden_BTH, output_weight(self.teacher),
-                mask_BT, float(self.s["gkd_beta"]), normalizer)
+                mask_BT, float(self.run.gkd_beta), normalizer)
             return loss, kl_BT
         logp_new_BT = losses.chunked_token_logprobs(hidden_BTH, output_weight(self.student), packed.targets_BT)
         with torch.no_grad():
@@ -207,7 +206,7 @@ class Trainer:
     def schedule_signal(self, step: int, length: int, result: StepResult) -> tuple[float, float]:
         """(signal, its FLOPs) the run's adaptive schedule reads after 0-based `step` at L_train = `length`
         (schedules.py); (nan, 0) for a fixed schedule, at L_max, or on a step that measures nothing."""
-        schedule = self.s.get("schedule")
+        schedule = self.run.schedule
         kind = schedules.signal_kind(schedule) if schedule else None
         if kind is None or length >= self.t["l_max"]:
             return math.nan, 0.0
@@ -301,23 +300,23 @@ def _merge_bins(rows: list[tuple[torch.Tensor, torch.Tensor]], bin_size: int) ->
     return [(s, s + bin_size, tot / c, c) for s, (tot, c) in sorted(sums.items()) if c]
 
 
-def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, work_dir: str, out_dir: str,
+def train(run: RunSpec, questions_path: str, offpolicy_path: str, work_dir: str, out_dir: str,
           threads: int = 1, device: str = "cpu", dev_path: str | None = None) -> None:
     """Run (or resume) one training run and publish its checkpoints and metrics into `out_dir` (`dev_path`: the
     dev benchmark, read by the dev_plateau schedule only)."""
-    inputs = [settings["student_path"], settings["teacher_path"], questions_path, offpolicy_path]
+    inputs = [run.student_path, run.teacher_path, questions_path, offpolicy_path]
     inputs += [dev_path] if dev_path else []
-    work = checkpointing.WorkDir(Path(work_dir), checkpointing.run_identity(settings, inputs))
-    trainer = Trainer(settings, questions_path, offpolicy_path, threads, device, dev_path)
+    work = checkpointing.WorkDir(Path(work_dir), checkpointing.run_identity(run.as_settings(), inputs))
+    trainer = Trainer(run, questions_path, offpolicy_path, threads, device, dev_path)
     start = work.resume(trainer.student, trainer.optimizer)
     if start:
-        log.info("resuming %s from step %d (of %d)", settings["name"], start, settings["steps"])
+        log.info("resuming %s from step %d (of %d)", run.name, start, run.steps)
     metrics = work.metrics(start)
     flops_cum = metrics[-1]["flops_cum"] if metrics else 0.0
     with_prompt_cum = metrics[-1].get("flops_with_prompt_cum", 0.0) if metrics else 0.0
     seconds_cum = metrics[-1]["seconds_cum"] if metrics else 0.0
-    log_steps = set(settings["training"]["log_steps"])
-    bar = tqdm(range(start, settings["steps"]), initial=start, total=settings["steps"], desc=settings["name"],
+    log_steps = set(run.training["log_steps"])
+    bar = tqdm(range(start, run.steps), initial=start, total=run.steps, desc=run.name,
                mininterval=5.0)
     for step in bar:
         t0 = time.perf_counter()
@@ -326,7 +325,7 @@ def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, wo
             result = trainer.step(step, length)
         except TrainingError as err:
             last = work.last_checkpoint()
-            raise TrainingError(f"{settings['name']}: {err}; stopped without an update. The last good checkpoint "
+            raise TrainingError(f"{run.name}: {err}; stopped without an update. The last good checkpoint "
                                 f"is {last or 'none (no step was saved)'}; the run resumes from it once the cause "
                                 "is fixed (e.g. a lower lr)") from None
         signal, signal_flops = trainer.schedule_signal(step, length, result)
@@ -351,7 +350,7 @@ def train(settings: dict[str, Any], questions_path: str, offpolicy_path: str, wo
         work.append_metrics(row)
         metrics.append(row)
         bar.set_postfix(loss=f"{result.loss:.3f}", kl=f"{row['kl_mean']:.3f}", L=row["l_train"], refresh=False)
-        if (step + 1) % settings["save_every"] == 0 or step + 1 == settings["steps"]:
+        if (step + 1) % run.save_every == 0 or step + 1 == run.steps:
             work.save(step + 1, trainer.student, trainer.tokenizer, trainer.optimizer)
     work.publish(Path(out_dir))
 
@@ -374,7 +373,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with open(args.settings) as f:
         settings = yaml.safe_load(f)
-    train(settings, args.questions, args.seqkd, args.work, args.out, args.threads, args.device)
+    train(RunSpec.from_settings(settings), args.questions, args.seqkd, args.work, args.out, args.threads, args.device)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from . import hub, schedules
+from . import engines, hub, schedules
 from .runs import ConfigError, expand_runs
 
 SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schemas" / "config.schema.yaml"
@@ -123,9 +123,8 @@ class MissingTool(ConfigError):
 
 
 def check_environment(config: dict[str, Any]) -> None:
-    """The tools the config needs on this machine: verl for backend verl, a C compiler for the fused sampler."""
-    if config["training"]["backend"] == "verl":
-        check_verl_methods(config)
+    """The tools the config needs on this machine: verl, vLLM, a C compiler for the fused sampler."""
+    check_engines(config)
     for section in ("eval", "training"):
         if config[section]["sampler"] == "fused":
             check_c_compiler(f"{section}.sampler")
@@ -239,21 +238,14 @@ def check_paper_lengths(config: dict[str, Any]) -> None:
                               f"'{n}: <paper tokens>' there")
 
 
-def verl_installed(repo: Path = SCHEMA.parents[2]) -> bool:
-    """verl importable here, or its own environment built (`make .venv-verl/.installed`)."""
-    import importlib.util
-    import os
-
-    return (bool(os.environ.get("PREFIX_OPD_VERL_PYTHON")) or (repo / ".venv-verl" / "bin" / "python").exists()
-            or importlib.util.find_spec("verl") is not None)
-
-
-def check_verl_methods(config: dict[str, Any]) -> None:
-    """With backend verl, verl must be installed (its own environment counts); the methods it cannot run
-    (GKD, SeqKD) run natively."""
-    if not verl_installed():
-        raise MissingTool("training.backend: 'verl' but verl is not installed; run `make .venv-verl/.installed` "
-                          "(or set PREFIX_OPD_VERL_PYTHON), or set training.backend: native")
+def check_engines(config: dict[str, Any]) -> None:
+    """verl for training.backend: verl, vLLM for eval.sampler: vllm: each importable here or in its own
+    environment (`engines.python_for`). The methods verl cannot run (GKD, SeqKD) run natively."""
+    needs = {"training.backend: 'verl'": "verl" if config["training"]["backend"] == "verl" else None,
+             "eval.sampler: 'vllm'": "vllm" if config["eval"]["sampler"] == "vllm" else None}
+    for key, engine in needs.items():
+        if engine and engines.python_for(engine) is None:
+            raise MissingTool(engines.missing_message(engine, key))
 
 
 def check_c_compiler(key: str) -> None:

@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from prefix_opd.evaluate import evaluate_checkpoint
-from prefix_opd.runs import expand_runs
+from prefix_opd.runs import RunSpec, expand_runs
 from prefix_opd.train import Trainer
 
 
@@ -40,7 +40,8 @@ def main() -> None:
                     "torch": torch.__version__, "rollouts_per_step": rollouts}
     for sampler in args.samplers:  # the same steps (prompts, seeds) with each sampler
         settings["training"]["sampler"] = sampler
-        trainer = Trainer(settings, "results/data/opd_questions.jsonl", "results/data/seqkd.jsonl", threads=2,
+        trainer = Trainer(RunSpec.from_settings(settings), "results/data/opd_questions.jsonl",
+                          "results/data/seqkd.jsonl", threads=2,
                           device=device)
         times, tokens = [], []
         for step in range(args.steps + 1):  # step 0 is the warm-up

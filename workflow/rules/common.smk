@@ -73,6 +73,12 @@ def run_settings(wildcards):
     return RUNS[wildcards.run].settings(config)
 
 
+def train_priority(wildcards):
+    """Longest runs first (their step count: SeqKD's hundreds before OPD's tens), so that no long run is left
+    alone on one core at the end of the study while the other cores idle."""
+    return RUNS[wildcards.run].steps
+
+
 def train_gpus(wildcards):
     """GPUs one training job asks for: `training.gpus` for a verl run (verl splits each node's GPUs between the
     teacher and the student), one for a native run (SeqKD, GKD, or every run with backend native) when the

@@ -33,6 +33,7 @@ rule train:
     params:
         work="results/work/{run}",
     threads: 1
+    priority: train_priority
     resources:
         gpu=train_gpus,
         nodes=train_nodes,

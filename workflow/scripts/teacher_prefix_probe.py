@@ -1,11 +1,14 @@
 """Snakemake adapter: the teacher-prefix probe (Section 2.3, Fig. 3)."""
 
+from prefix_opd.engines import run_sampling
 from prefix_opd.gpus import gpu_lease
 from prefix_opd.logs import to_file
-from prefix_opd.probe import run_probe
 
 sm = snakemake  # noqa: F821
 to_file(sm.log[0])
 with gpu_lease(int(sm.resources.get("gpu", 0))):  # disjoint GPU ids for concurrent jobs (gpus.py)
-    run_probe(sm.params.teacher, dict(sm.params.students), sm.input.dev, sm.params.probe, sm.params.eval_cfg,
-              sm.params.seed, sm.output.csv, sm.output.solutions, sm.threads)
+    run_sampling(  # in vLLM's own environment for eval.sampler: vllm (engines.py)
+        sm.params.eval_cfg["sampler"], "probe.run_probe", sm.log[0], teacher_dir=sm.params.teacher,
+        students=dict(sm.params.students), dev_path=sm.input.dev, probe_cfg=sm.params.probe,
+        eval_cfg=sm.params.eval_cfg, seed=sm.params.seed, csv_out=sm.output.csv, solutions_out=sm.output.solutions,
+        threads=sm.threads)

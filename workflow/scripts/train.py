@@ -7,6 +7,7 @@ import yaml
 from prefix_opd.backends.verl_overrides import backend_for
 from prefix_opd.gpus import gpu_lease
 from prefix_opd.logs import to_file
+from prefix_opd.runs import RunSpec
 from prefix_opd.train import train
 
 sm = snakemake  # noqa: F821
@@ -25,5 +26,5 @@ if backend_for(settings) == "verl":
         train_with_verl(settings, sm.input.questions, sm.params.work, out_dir, gpus_per_node=gpus, nnodes=nodes)
 else:
     with gpu_lease(gpus) as device:
-        train(settings, sm.input.questions, sm.input.seqkd, sm.params.work, out_dir, threads=sm.threads,
-              device=device, dev_path=sm.input.get("dev"))
+        train(RunSpec.from_settings(settings), sm.input.questions, sm.input.seqkd, sm.params.work, out_dir,
+              threads=sm.threads, device=device, dev_path=sm.input.get("dev"))

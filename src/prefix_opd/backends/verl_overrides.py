@@ -45,7 +45,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..runs import ConfigError, training_seed
+from ..runs import ConfigError, RunSpec, training_seed
 
 UNSUPPORTED_METHODS: dict[str, str] = {
     "gkd": "prefix GKD needs the full-vocabulary forward/reverse KL, which is not among verl 0.9.1's distillation "
@@ -90,7 +90,7 @@ def max_response_length(settings: dict[str, Any]) -> int:
     keeps L_max here, its per-step length is the agent loop's `max_tokens`."""
     from .. import methods
 
-    return methods.max_generation_length(methods.rollout_spec(settings))
+    return methods.max_generation_length(methods.rollout_spec(RunSpec.from_settings(settings)))
 
 
 def max_token_len_per_gpu(max_prompt_length: int, max_response_length: int) -> int:

@@ -32,22 +32,17 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from .. import flops
+from .. import engines, flops
 from ..checkpointing import KL_COLUMNS, METRIC_COLUMNS, claim_work_dir, link_or_copy, run_identity
 from ..data import write_csv
 from . import verl_data, verl_launch
-from .verl_overrides import SRC_DIR
 
 log = logging.getLogger(__name__)
 
-REPO = SRC_DIR.parent
-VERL_VENV_PYTHON = REPO / ".venv-verl" / "bin" / "python"
-PYTHON_ENV = "PREFIX_OPD_VERL_PYTHON"
 
 # Names inside the work folder: those `verl_launch.prepare` and `verl_overrides` give verl's files.
 CHECKPOINTS = "checkpoints"  # trainer.default_local_dir
@@ -62,20 +57,8 @@ _WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
 def verl_python() -> str:
-    """The interpreter that has verl: $PREFIX_OPD_VERL_PYTHON, else `<repo>/.venv-verl/bin/python`, else this
-    interpreter if it imports verl; raises a one-line RuntimeError otherwise."""
-    chosen = os.environ.get(PYTHON_ENV)
-    if chosen:
-        return chosen
-    if VERL_VENV_PYTHON.exists():
-        return str(VERL_VENV_PYTHON)
-    try:
-        import verl  # noqa: F401
-    except Exception:  # noqa: BLE001 - absent, or broken beside this venv's transformers
-        raise RuntimeError(f"training.backend: verl needs verl 0.9.1: none at {VERL_VENV_PYTHON}, none importable "
-                           f"in {sys.executable} and {PYTHON_ENV} unset; build it with `make .venv-verl/.installed` "
-                           f"or point {PYTHON_ENV} at a python that has verl") from None
-    return sys.executable
+    """The interpreter that has verl (`engines.python_for`); raises a one-line RuntimeError when none has."""
+    return engines.require_python("verl", "training.backend: verl")
 
 
 def _keep_earlier_metrics(work: Path) -> None:

@@ -43,6 +43,7 @@ from typing import Any
 import torch
 
 from .. import methods
+from ..runs import RunSpec
 
 AGENT_LOOP_NAME = "prefix_opd"
 AGENT_LOOP_TARGET = f"{__name__}.PrefixOPDAgentLoop"
@@ -51,7 +52,7 @@ AGENT_LOOP_TARGET = f"{__name__}.PrefixOPDAgentLoop"
 def rollout_spec(settings: dict[str, Any], lengths_log: str | None = None) -> dict[str, Any]:
     """What the agent loop needs from a run's settings (plain JSON data): `methods.rollout_spec`, and where to log
     the rollouts' lengths."""
-    return methods.rollout_spec(settings) | {"lengths_log": lengths_log}
+    return methods.rollout_spec(RunSpec.from_settings(settings)) | {"lengths_log": lengths_log}
 
 
 def max_tokens_at(spec: dict[str, Any], step: int) -> int:
