@@ -132,6 +132,44 @@ def test_kl_log_keeps_each_diagnostic_rollout(world):
     assert first["kl_mean"] == pytest.approx((rows["kl_mean"] * rows["n_tokens"]).sum() / rows["n_tokens"].sum())
 
 
+def _one_step(root: Path, config: dict, name: str = "small-opd-s0", lr: float | None = None,
+              **training) -> tuple[Trainer, torch.Tensor]:
+    """A trainer after one step, and its student's weights before that step (flat)."""
+    settings = run_settings(config, name, **training)
+    settings["lr"] = lr or settings["lr"]
+    trainer = Trainer(RunSpec.from_settings(settings), str(root / "questions.jsonl"), str(root / "seqkd.jsonl"),
+                      threads=1)
+    before = torch.cat([p.detach().flatten().clone() for p in trainer.student.parameters()])
+    trainer.step(0, settings["training"]["l_max"])
+    return trainer, before
+
+
+def _flat(model: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_bfloat16_computes_in_bfloat16_but_keeps_float32_master_weights(world):
+    """dtype bfloat16: the teacher is held in bfloat16 and the forward passes autocast, while the student's
+    weights stay float32, so an update far below bfloat16's resolution is applied, not rounded away."""
+    root, config = world
+    trainer, before = _one_step(root, config, dtype="bfloat16", lr=1e-6)
+    after = _flat(trainer.student)
+    assert all(p.dtype == torch.float32 for p in trainer.student.parameters())
+    assert all(p.dtype == torch.bfloat16 for p in trainer.teacher.parameters())
+    moved = after != before
+    assert moved.float().mean() > 0.5  # the update reached most weights ...
+    lost = after[moved].bfloat16() == before[moved].bfloat16()
+    assert lost.float().mean() > 0.9  # ... and stored in bfloat16 nearly all of it would have rounded away
+
+
+def test_gradient_checkpointing_gives_the_same_update(world):
+    root, config = world
+    plain, _ = _one_step(root, config, name="small-seqkd-s0")
+    checkpointed, _ = _one_step(root, config, name="small-seqkd-s0", gradient_checkpointing=True)
+    assert checkpointed.student.is_gradient_checkpointing and not plain.student.is_gradient_checkpointing
+    assert torch.allclose(_flat(plain.student), _flat(checkpointed.student), atol=1e-6, rtol=1e-5)
+
+
 def test_update_does_not_depend_on_micro_batching(world):
     """One OPD step split into many micro-batches gives the same weights as one micro-batch."""
     root, config = world

@@ -2,8 +2,10 @@
 
 Input rows have OpenThoughts3's shape: `conversations[0]` the human question, `[1]` the off-policy
 (QwQ-32B) answer starting with `<think>`, and a `domain`. Questions repeat in the dataset (up to 16
-answers each): OPD draws *distinct* questions, SeqKD draws question-answer pairs. Two passes over a
-stream (indices first, records second) keep memory flat, so the 28 GB dataset is never held whole.
+answers each): OPD draws *distinct* questions, SeqKD draws question-answer pairs, each uniformly from all
+usable rows of the source. Two passes over a stream keep memory flat: the first keeps one index and one
+question hash per usable row, the second writes the chosen records as they pass, so neither the 28 GB dataset
+nor the ~220k chosen records are ever held.
 """
 
 from __future__ import annotations
@@ -88,9 +90,23 @@ def select_indices(rows: Iterable[dict[str, Any]], domains: list[str], n_questio
     return sorted(rng.sample(questions, n_questions)), sorted(rng.sample(pairs, n_pairs))
 
 
-def gather(rows: Iterable[dict[str, Any]], wanted: set[int]) -> dict[int, dict[str, Any]]:
-    """Pass 2: the records at the wanted indices."""
-    return {i: to_record(row, i) for i, row in enumerate(rows) if i in wanted}
+def write_selected(rows: Iterable[dict[str, Any]], selections: dict[str, list[int]]) -> None:
+    """Pass 2: each selection's records (sorted row indices) written to its JSONL file as the stream passes
+    them, so that no more than one row is held at a time."""
+    wanted = {path: set(indices) for path, indices in selections.items()}
+    for path in wanted:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    files = {path: open(path, "w") for path in wanted}  # noqa: SIM115 - closed below
+    try:
+        for i, row in enumerate(rows):
+            targets = [path for path, indices in wanted.items() if i in indices]
+            if targets:
+                line = json.dumps(to_record(row, i), sort_keys=True) + "\n"
+                for path in targets:
+                    files[path].write(line)
+    finally:
+        for f in files.values():
+            f.close()
 
 
 def openthoughts_rows(data: dict[str, Any]) -> Callable[[], Iterator[dict[str, Any]]]:
@@ -128,7 +144,5 @@ def sample_training_data(data: dict[str, Any], pool_path: str | None, questions_
         stream = openthoughts_rows(data)
     domains = data.get("domains", ["math"])
     q_idx, p_idx = select_indices(stream(), domains, data["opd_questions"], data["seqkd_examples"], seed)
-    records = gather(stream(), set(q_idx) | set(p_idx))
-    write_jsonl(questions_out, (records[i] for i in q_idx))
-    write_jsonl(seqkd_out, (records[i] for i in p_idx))
+    write_selected(stream(), {questions_out: q_idx, seqkd_out: p_idx})
     log.info("sampled %d OPD questions and %d SeqKD pairs", len(q_idx), len(p_idx))

@@ -8,6 +8,7 @@ into the declared output folder at the end (Snakemake deletes declared outputs b
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -82,9 +83,14 @@ class Trainer:
         self.stop_ids = stop_token_ids(self.tokenizer)
         self.seed = run.training_seed
         torch.manual_seed(self.seed)
+        # The student's weights stay float32 (master weights: at bfloat16 an update of lr 5e-6 rounds away);
+        # `training.dtype: bfloat16` computes in bfloat16 through autocast and keeps the frozen teacher in it.
         dtype = self.t["dtype"]
-        self.student = load_model(run.student_path, dtype=dtype, device=device)
+        self.student = load_model(run.student_path, dtype="float32", device=device)
         self.student.train()
+        if self.t.get("gradient_checkpointing"):  # recompute each layer's activations in the backward pass
+            self.student.gradient_checkpointing_enable()
+        self.autocast_dtype = torch.bfloat16 if dtype == "bfloat16" else None
         self.teacher = None
         if self.method.loss != "sft":
             self.teacher = load_model(run.teacher_path, dtype=dtype, device=device).eval()
@@ -117,8 +123,18 @@ class Trainer:
             responses.append(ids[:limit] if limit else ids)
         return Rollouts(prompts, responses, [True] * len(idx))
 
+    def compute(self) -> contextlib.AbstractContextManager:
+        """The forward passes' precision: bfloat16 autocast for `training.dtype: bfloat16`, float32 otherwise."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=torch.device(self.device).type, dtype=self.autocast_dtype)
+
     # ---------------------------------------------------------------- one step
     def step(self, step: int, length: int) -> StepResult:
+        with self.compute():
+            return self._step(step, length)
+
+    def _step(self, step: int, length: int) -> StepResult:
         """One update on the prompts of 0-based `step`, generating up to `length` new tokens (on-policy methods)."""
         idx = self.batch_indices(step)
         seed = self.seed * 7919 + step
@@ -191,6 +207,10 @@ class Trainer:
     def diagnostic_kl(self, step: int) -> tuple[list[tuple[int, int, int, float, int]], float]:
         """Full-length rollouts of a few prompts, no gradient: KL by position beyond the prefix, per rollout
         (rows: rollout, bin_start, bin_end, kl_mean, n_tokens; the rollout is the unit findings resample)."""
+        with self.compute():
+            return self._diagnostic_kl(step)
+
+    def _diagnostic_kl(self, step: int) -> tuple[list[tuple[int, int, int, float, int]], float]:
         n = self.t["diagnostic_rollouts"]
         rng = random.Random(self.seed * 31 + step)
         idx = rng.sample(range(len(self.records)), min(n, len(self.records)))
@@ -206,6 +226,10 @@ class Trainer:
     def schedule_signal(self, step: int, length: int, result: StepResult) -> tuple[float, float]:
         """(signal, its FLOPs) the run's adaptive schedule reads after 0-based `step` at L_train = `length`
         (schedules.py); (nan, 0) for a fixed schedule, at L_max, or on a step that measures nothing."""
+        with self.compute():
+            return self._schedule_signal(step, length, result)
+
+    def _schedule_signal(self, step: int, length: int, result: StepResult) -> tuple[float, float]:
         schedule = self.run.schedule
         kind = schedules.signal_kind(schedule) if schedule else None
         if kind is None or length >= self.t["l_max"]:
