@@ -16,10 +16,10 @@ DEV = "aime24"
 
 def _write_run(run: str, accuracy: list[float], flops_per_step: float, signal_per_step: float = 0.0) -> None:
     steps = [10 * (i + 1) for i in range(len(accuracy))]
-    curve = Path(paths.curve_path(run))
+    curve = Path(paths.at(paths.CURVE, run=run))
     curve.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"benchmark": DEV, "step": steps, "mean_at_k": accuracy}).to_csv(curve, index=False)
-    metrics = Path(paths.metrics_path(run))
+    metrics = Path(paths.at(paths.METRICS, run=run))
     metrics.parent.mkdir(parents=True, exist_ok=True)
     all_steps = list(range(1, steps[-1] + 1))
     pd.DataFrame({"step": all_steps, "flops_cum": [flops_per_step * s for s in all_steps],

@@ -250,12 +250,13 @@ def test_inputs_cover_every_claim(config):
     """The workflow's input list names the suites at the fixed, chosen and matched steps and every curve read."""
     match = {run: {"step": 20} for run in tables.lr_runs(config)}
     files = set(findings.inputs(config, match))
-    assert paths.suite_samples_path("large-base", 0, "gpqa") in files
+    assert paths.at(paths.SUITE_SAMPLES, run="large-base", step=0, bench="gpqa") in files
     for seed in config["seeds"]:
-        assert paths.suite_samples_path(f"small-opd-s{seed}", config["training"]["save_every"], "aime25") in files
-        assert paths.chosen_samples_dir(f"large-opd_prefix56-s{seed}") in files
+        step = config["training"]["save_every"]
+        assert paths.at(paths.SUITE_SAMPLES, run=f"small-opd-s{seed}", step=step, bench="aime25") in files
+        assert paths.at(paths.CHOSEN_DIR, run=f"large-opd_prefix56-s{seed}") in files
         assert f"results/runs/large-opd_prefix28-s{seed}/kl_by_position.csv" in files
-    assert paths.suite_samples_path("large-opd_prefix28-lr2e-4-s0", 20, "mmlu_pro") in files
+    assert paths.at(paths.SUITE_SAMPLES, run="large-opd_prefix28-lr2e-4-s0", step=20, bench="mmlu_pro") in files
     assert "results/eval/small-gkd7-lam0-beta0-lr2e-4-s0/curve" in files
     assert paths.LR_MATCH in files
 

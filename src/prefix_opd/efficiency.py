@@ -43,16 +43,16 @@ def spec(config: dict[str, Any]) -> dict[str, Any]:
 
 def inputs(spec: dict[str, Any]) -> list[str]:
     return [f for _student, student_arms in spec["students"] for _k, _l, names in student_arms for n in names
-            for f in (paths.curve_path(n), paths.metrics_path(n))]
+            for f in (paths.at(paths.CURVE, run=n), paths.at(paths.METRICS, run=n))]
 
 
 def run_curve(run: str, dev: str) -> pd.DataFrame:
     """step, accuracy (%), flops_cum and signal_flops_cum of one run at each saved checkpoint."""
-    curve = pd.read_csv(paths.curve_path(run))
+    curve = pd.read_csv(paths.at(paths.CURVE, run=run))
     rows = curve[curve["benchmark"] == dev].sort_values("step")
     if rows.empty:
-        raise ValueError(f"{paths.curve_path(run)} has no '{dev}' rows")
-    metrics = pd.read_csv(paths.metrics_path(run))
+        raise ValueError(f"{paths.at(paths.CURVE, run=run)} has no '{dev}' rows")
+    metrics = pd.read_csv(paths.at(paths.METRICS, run=run))
     signal = metrics["signal_flops"] if "signal_flops" in metrics else pd.Series(0.0, index=metrics.index)
     metrics = metrics.assign(signal_flops_cum=signal.fillna(0.0).cumsum())[["step", "flops_cum", "signal_flops_cum"]]
     out = pd.DataFrame({"step": rows["step"].to_numpy(), "accuracy": 100 * rows["mean_at_k"].to_numpy()})

@@ -93,16 +93,16 @@ def _lr(lr: float) -> str:
 def _dev_curve(spec: dict[str, Any], run: str, bench: str | None = None) -> pd.DataFrame:
     """step, accuracy (%) of a run's dev (or `bench`) curve."""
     bench = bench or spec["dev"]
-    curve = pd.read_csv(paths.curve_path(run))
+    curve = pd.read_csv(paths.at(paths.CURVE, run=run))
     rows = curve[curve["benchmark"] == bench].sort_values("step")
     if rows.empty:
-        raise ValueError(f"{paths.curve_path(run)} has no '{bench}' rows")
+        raise ValueError(f"{paths.at(paths.CURVE, run=run)} has no '{bench}' rows")
     return pd.DataFrame({"step": rows["step"].to_numpy(), "accuracy": 100 * rows["mean_at_k"].to_numpy()})
 
 
 def _base_accuracy(spec: dict[str, Any], student: str, bench: str | None = None) -> float:
     bench = bench or spec["dev"]
-    summary = pd.read_csv(paths.suite_summary_path(tables.base_run(student), 0)).set_index("benchmark")
+    summary = pd.read_csv(paths.at(paths.SUITE_SUMMARY, run=tables.base_run(student), step=0)).set_index("benchmark")
     return 100 * float(summary.loc[bench, "mean_at_k"])
 
 
@@ -128,7 +128,7 @@ def _acc_label(spec: dict[str, Any], bench: str | None = None) -> str:
 
 
 def _kl_rows(run: str, source: str, steps: list[int]) -> pd.DataFrame:
-    kl = tables.kl_bins(pd.read_csv(paths.kl_path(run)))
+    kl = tables.kl_bins(pd.read_csv(paths.at(paths.KL, run=run)))
     rows = kl[(kl["source"] == source) & kl["step"].isin(steps)].copy()
     rows["position"] = (rows["bin_start"] + rows["bin_end"]) / 2
     rows["log step"] = rows["step"].map(lambda s: f"step {s}")
@@ -153,7 +153,7 @@ def fig2_spec(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def fig2_inputs(spec: dict[str, Any]) -> list[str]:
-    return [paths.kl_path(run) for _student, run in spec["panels"]]
+    return [paths.at(paths.KL, run=run) for _student, run in spec["panels"]]
 
 
 def fig2(spec: dict[str, Any], png: str) -> None:
@@ -227,9 +227,9 @@ def fig4_spec(config: dict[str, Any]) -> dict[str, Any]:
 def fig4_inputs(spec: dict[str, Any]) -> list[str]:
     out = []
     for student, student_arms in spec["panels"]:
-        out.append(paths.suite_summary_path(tables.base_run(student), 0))
+        out.append(paths.at(paths.SUITE_SUMMARY, run=tables.base_run(student), step=0))
         out += [f for _k, _l, names in student_arms for n in names
-                for f in (paths.curve_path(n), paths.metrics_path(n))]
+                for f in (paths.at(paths.CURVE, run=n), paths.at(paths.METRICS, run=n))]
     return out
 
 
@@ -336,7 +336,7 @@ def fig5_spec(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def fig5_inputs(spec: dict[str, Any]) -> list[str]:
-    return [paths.kl_path(run) for _s, run, _length in spec["panels"]]
+    return [paths.at(paths.KL, run=run) for _s, run, _length in spec["panels"]]
 
 
 def fig5(spec: dict[str, Any], png: str) -> None:
@@ -376,8 +376,8 @@ def fig6_spec(config: dict[str, Any]) -> dict[str, Any]:
 
 def fig6_inputs(spec: dict[str, Any]) -> list[str]:
     runs = [run for *_key, run in spec["grid"]]
-    return ([paths.curve_path(r) for r in runs] + [paths.chosen_path(r) for r in runs]
-            + [paths.suite_summary_path(tables.base_run(spec["student"]), 0)])
+    return ([paths.at(paths.CURVE, run=r) for r in runs] + [paths.at(paths.CHOSEN, run=r) for r in runs]
+            + [paths.at(paths.SUITE_SUMMARY, run=tables.base_run(spec["student"]), step=0)])
 
 
 def _gkd_panel(spec: dict[str, Any], ax: plt.Axes, lr: float, base: float) -> None:
@@ -395,7 +395,8 @@ def _gkd_panel(spec: dict[str, Any], ax: plt.Axes, lr: float, base: float) -> No
 def fig6(spec: dict[str, Any], png: str) -> None:
     _theme()
     grid = {(lam, beta, lr): run for lam, beta, lr, run in spec["grid"]}
-    chosen_dev = {r: json.loads(Path(paths.chosen_path(r)).read_text())["dev_mean_at_k"] for r in grid.values()}
+    chosen_dev = {r: json.loads(Path(paths.at(paths.CHOSEN, run=r)).read_text())["dev_mean_at_k"]
+                  for r in grid.values()}
     chosen = tables.gkd_chosen_lr(grid, chosen_dev)
     base = _base_accuracy(spec, spec["student"])
     panels = [chosen, *spec["lrs"]]
@@ -431,8 +432,9 @@ def fig7_spec(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def fig7_inputs(spec: dict[str, Any]) -> list[str]:
-    return ([paths.curve_path(r) for r, _lr in spec["seqkd"]] + [paths.curve_path(r) for r in spec["overlay"]]
-            + [paths.suite_summary_path(tables.base_run(spec["student"]), 0)])
+    runs = [r for r, _lr in spec["seqkd"]] + list(spec["overlay"])
+    return ([paths.at(paths.CURVE, run=r) for r in runs]
+            + [paths.at(paths.SUITE_SUMMARY, run=tables.base_run(spec["student"]), step=0)])
 
 
 def fig7(spec: dict[str, Any], png: str) -> None:
@@ -486,8 +488,8 @@ def fig8_spec(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def fig8_inputs(spec: dict[str, Any]) -> list[str]:
-    return ([paths.curve_path(r) for r, _lr in spec["runs"]] + [paths.LR_MATCH]
-            + [paths.suite_summary_path(tables.base_run(spec["student"]), 0)])
+    return ([paths.at(paths.CURVE, run=r) for r, _lr in spec["runs"]] + [paths.LR_MATCH]
+            + [paths.at(paths.SUITE_SUMMARY, run=tables.base_run(spec["student"]), step=0)])
 
 
 def fig8(spec: dict[str, Any], png: str) -> None:

@@ -182,22 +182,22 @@ class FileStore:
 
     @functools.cache  # noqa: B019 (one store per findings job)
     def correct(self, run: str, step: int, bench: str, source: str) -> pd.Series:
-        path = (paths.chosen_samples_path(run, bench) if source == "chosen"
-                else paths.suite_samples_path(run, step, bench) if source == "suite"
-                else paths.curve_samples_path(run, step, bench))
+        path = (paths.at(paths.CHOSEN_SAMPLES, run=run, bench=bench) if source == "chosen"
+                else paths.at(paths.SUITE_SAMPLES, run=run, step=step, bench=bench) if source == "suite"
+                else paths.at(paths.CURVE_SAMPLES, run=run, step=step, bench=bench))
         return per_question(pd.read_json(path, lines=True))
 
     def flops(self, run: str, step: int) -> float:
-        return tables.cost_at(paths.metrics_path(run), step)[0]
+        return tables.cost_at(paths.at(paths.METRICS, run=run), step)[0]
 
     def kl(self, run: str) -> pd.DataFrame:
-        return pd.read_csv(paths.kl_path(run))
+        return pd.read_csv(paths.at(paths.KL, run=run))
 
     def chosen(self, run: str) -> int:
-        return int(json.loads(Path(paths.chosen_path(run)).read_text())["step"])
+        return int(json.loads(Path(paths.at(paths.CHOSEN, run=run)).read_text())["step"])
 
     def steps(self, run: str) -> list[int]:
-        return sorted(int(s) for s in pd.read_csv(paths.curve_path(run))["step"].unique())
+        return sorted(int(s) for s in pd.read_csv(paths.at(paths.CURVE, run=run))["step"].unique())
 
     def lr_match(self) -> dict[str, dict[str, Any]]:
         return json.loads(Path(paths.LR_MATCH).read_text())
@@ -803,14 +803,16 @@ def suite_points(config: dict[str, Any], match: dict[str, dict[str, Any]]) -> li
 def inputs(config: dict[str, Any], match: dict[str, dict[str, Any]]) -> list[str]:
     """Every file `evaluate(config, FileStore())` reads."""
     runs = expand_runs(config)
-    files = [paths.suite_samples_path(run, step, b) for run, step in suite_points(config, match)
+    files = [paths.at(paths.SUITE_SAMPLES, run=run, step=step, bench=b) for run, step in suite_points(config, match)
              for b in config["benchmarks"]]
-    files += [paths.chosen_samples_dir(run) for run in tables.chosen_suite_runs(config)]
+    files += [paths.at(paths.CHOSEN_DIR, run=run) for run in tables.chosen_suite_runs(config)]
     for run in curve_runs(config):
-        files += [paths.curve_path(run), paths.curve_dir(run)]
-    files += [paths.chosen_path(run) for run in chosen_runs(config)]
-    files += [paths.metrics_path(n) for s in config["experiments"]["main"]["students"] for n in main_runs(config, s)]
-    files += [paths.kl_path(run) for arm_runs in tables.kl_prefix_arms(config, runs).values() for run in arm_runs]
+        files += [paths.at(paths.CURVE, run=run), paths.at(paths.CURVE_DIR, run=run)]
+    files += [paths.at(paths.CHOSEN, run=run) for run in chosen_runs(config)]
+    files += [paths.at(paths.METRICS, run=n) for s in config["experiments"]["main"]["students"]
+              for n in main_runs(config, s)]
+    files += [paths.at(paths.KL, run=run) for arm_runs in tables.kl_prefix_arms(config, runs).values()
+              for run in arm_runs]
     files.append(paths.LR_MATCH)
     files += preconditions.inputs(config)
     return list(dict.fromkeys(files))

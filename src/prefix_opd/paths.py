@@ -1,6 +1,7 @@
-"""Where the workflow writes each output, in one place: the rules declare these paths and the aggregation reads
-them back through the same functions. Paths are relative to the world's working directory (config
-`world_dir`), whose `results/` is that world's tree.
+"""Where the workflow writes each output, in one place: the rules declare these paths (templates whose
+`{run}`, `{step}` and `{bench}` are Snakemake wildcards) and the aggregation reads them back through the same
+templates (`at(METRICS, run=name)`). Paths are relative to the world's working directory (config `world_dir`),
+whose `results/` is that world's tree.
 """
 
 from __future__ import annotations
@@ -11,72 +12,27 @@ TOY_SUMMARY = "results/models/toy_summary.csv"
 PROBE = "results/probe/probe.csv"
 LR_MATCH = "results/eval/lr_match.json"
 
+# What the train rule publishes for a run, and its settings (rule run_settings: all its training depends on).
+RUN = "results/runs/{run}"
+SETTINGS = f"{RUN}/run.yaml"
+CHECKPOINTS = f"{RUN}/checkpoints"
+METRICS = f"{RUN}/metrics.csv"
+KL = f"{RUN}/kl_by_position.csv"
 
-def run_dir(run: str) -> str:
-    """What the train rule publishes for a run: checkpoints/, metrics.csv, kl_by_position.csv."""
-    return f"results/runs/{run}"
-
-
-def eval_dir(run: str) -> str:
-    """What the evaluation rules write for a run (or a base model's pseudo-run)."""
-    return f"results/eval/{run}"
-
-
-def settings_path(run: str) -> str:
-    """run.yaml: everything the run's training depends on (rule run_settings)."""
-    return f"{run_dir(run)}/run.yaml"
-
-
-def checkpoints_dir(run: str) -> str:
-    return f"{run_dir(run)}/checkpoints"
-
-
-def metrics_path(run: str) -> str:
-    return f"{run_dir(run)}/metrics.csv"
+# What the evaluation rules write for a run (or a base model's pseudo-run).
+EVAL = "results/eval/{run}"
+CURVE = f"{EVAL}/curve.csv"  # rule eval_run: the dev set at every checkpoint, one row per (step, benchmark)
+CURVE_DIR = f"{EVAL}/curve"
+CURVE_SAMPLES = CURVE_DIR + "/step_{step}/{bench}.jsonl"
+CHOSEN = f"{EVAL}/chosen.json"  # the dev-chosen step; its summary and samples beside it
+CHOSEN_SUMMARY = f"{EVAL}/chosen.csv"
+CHOSEN_DIR = f"{EVAL}/chosen"
+CHOSEN_SAMPLES = CHOSEN_DIR + "/{bench}.jsonl"
+SUITE_DIR = EVAL + "/step_{step}"  # rule eval_suite: the full suite at a fixed step
+SUITE_SUMMARY = f"{SUITE_DIR}/summary.csv"
+SUITE_SAMPLES = SUITE_DIR + "/{bench}.jsonl"
 
 
-def kl_path(run: str) -> str:
-    return f"{run_dir(run)}/kl_by_position.csv"
-
-
-def curve_path(run: str) -> str:
-    """The run's dev curve (rule eval_run): one row per (checkpoint, benchmark)."""
-    return f"{eval_dir(run)}/curve.csv"
-
-
-def curve_dir(run: str) -> str:
-    return f"{eval_dir(run)}/curve"
-
-
-def curve_samples_path(run: str, step: int, bench: str) -> str:
-    return f"{curve_dir(run)}/step_{step}/{bench}.jsonl"
-
-
-def chosen_path(run: str) -> str:
-    """The dev-chosen step (rule eval_run); its summary and samples beside it."""
-    return f"{eval_dir(run)}/chosen.json"
-
-
-def chosen_summary_path(run: str) -> str:
-    return f"{eval_dir(run)}/chosen.csv"
-
-
-def chosen_samples_dir(run: str) -> str:
-    return f"{eval_dir(run)}/chosen"
-
-
-def chosen_samples_path(run: str, bench: str) -> str:
-    return f"{chosen_samples_dir(run)}/{bench}.jsonl"
-
-
-def suite_dir(run: str, step: int | str) -> str:
-    """The full suite at a fixed step (rule eval_suite): summary.csv and one JSONL of samples per benchmark."""
-    return f"{eval_dir(run)}/step_{step}"
-
-
-def suite_summary_path(run: str, step: int | str) -> str:
-    return f"{suite_dir(run, step)}/summary.csv"
-
-
-def suite_samples_path(run: str, step: int | str, bench: str) -> str:
-    return f"{suite_dir(run, step)}/{bench}.jsonl"
+def at(template: str, **wildcards: object) -> str:
+    """A template with its wildcards filled in: `at(METRICS, run="small-opd-s0")`."""
+    return template.format(**wildcards)

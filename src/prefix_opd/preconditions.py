@@ -77,9 +77,9 @@ def base_students_weak(summary: pd.DataFrame, students: list[str]) -> Preconditi
 def opd_teaches(config: dict[str, Any]) -> Precondition:
     dev, parts, ok = config["dev_benchmark"], [], True
     for s in config["experiments"]["main"]["students"]:
-        curve = pd.read_csv(paths.curve_path(tables.full_opd_run(config, s)))
+        curve = pd.read_csv(paths.at(paths.CURVE, run=tables.full_opd_run(config, s)))
         best = 100 * float(curve.loc[curve["benchmark"] == dev, "mean_at_k"].max())
-        base_summary = pd.read_csv(paths.suite_summary_path(tables.base_run(s), 0)).set_index("benchmark")
+        base_summary = pd.read_csv(paths.at(paths.SUITE_SUMMARY, run=tables.base_run(s), step=0)).set_index("benchmark")
         base = 100 * float(base_summary.loc[dev, "mean_at_k"])
         ok &= best - base >= LIFT_MIN
         parts.append(f"{s}: {base:.1f} -> {best:.1f} (+{best - base:.1f})")
@@ -104,7 +104,7 @@ def kl_early(config: dict[str, Any]) -> Precondition:
         return Precondition("P4", "KL concentrated early (Fig. 2)", "", "training.log_steps lacks 0 (the base "
                             "students' rollouts)", NOT_MEASURED)
     for s in config["experiments"]["main"]["students"]:
-        first, rest = kl_first_over_rest(pd.read_csv(paths.kl_path(tables.full_opd_run(config, s))))
+        first, rest = kl_first_over_rest(pd.read_csv(paths.at(paths.KL, run=tables.full_opd_run(config, s))))
         ratio = first / rest if rest > 0 else float("inf")
         ok &= ratio >= KL_RATIO_MIN
         parts.append(f"{s}: first bin {first:.3f}, later {rest:.4f} nats/token ({ratio:.1f}x)")
@@ -170,7 +170,8 @@ def inputs(config: dict[str, Any]) -> list[str]:
     files = [paths.TOY_SUMMARY] if config["world"] == "toy" else []
     for s in students:
         run = tables.full_opd_run(config, s)
-        files += [paths.curve_path(run), paths.suite_summary_path(tables.base_run(s), 0), paths.kl_path(run)]
+        files += [paths.at(paths.CURVE, run=run), paths.at(paths.SUITE_SUMMARY, run=tables.base_run(s), step=0),
+                  paths.at(paths.KL, run=run)]
     return [*files, paths.PROBE]
 
 

@@ -14,12 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from .paths import (
-    chosen_summary_path,
-    curve_path,
-    metrics_path,
-    suite_summary_path,
-)
+from . import paths
 from .runs import (
     RunSpec,
     arm_key,
@@ -121,7 +116,7 @@ def main_table(rows: list[Row], chosen: dict[str, int], student_name: str, table
         for run in row.runs:
             step = resolve_step(row, run, chosen)
             summary = pd.read_csv(row_summary_path(row, run)).set_index("benchmark")
-            metrics = None if row.method == "base" else metrics_path(run)
+            metrics = None if row.method == "base" else paths.at(paths.METRICS, run=run)
             flops, hours = cost_at(metrics, step)
             rec = {b: 100 * float(summary.loc[b, "mean_at_k"]) if b in summary.index else float("nan")
                    for b in BENCH_COLUMNS}
@@ -141,7 +136,9 @@ def main_table(rows: list[Row], chosen: dict[str, int], student_name: str, table
 
 
 def row_summary_path(row: Row, run: str) -> str:
-    return chosen_summary_path(run) if row.step == CHOSEN else suite_summary_path(run, row.step)
+    if row.step == CHOSEN:
+        return paths.at(paths.CHOSEN_SUMMARY, run=run)
+    return paths.at(paths.SUITE_SUMMARY, run=run, step=row.step)
 
 
 def chosen_suite_runs(config: dict[str, Any]) -> list[str]:
@@ -331,7 +328,8 @@ def window_table(spec: dict[str, Any], curves: dict[str, pd.DataFrame]) -> pd.Da
         rec: dict[str, Any] = {"method": method, "run": run}
         for step in spec["steps"]:
             if step not in rows.index:
-                raise ValueError(f"{curve_path(run)}: no {dev} row at step {step}; experiments.windows.steps must be "
+                raise ValueError(f"{paths.at(paths.CURVE, run=run)}: no {dev} row at step {step}; "
+                                 "experiments.windows.steps must be "
                                  f"saved checkpoints (multiples of training.save_every = {spec['save_every']})")
             rec[f"step_{step}"] = 100 * float(rows.loc[step, "mean_at_k"])
         out.append(rec)
@@ -389,7 +387,7 @@ def lr_table(spec: dict[str, Any], match: dict[str, dict[str, Any]], student_nam
     rows += [("opd_prefix", run, match[run]["step"], lr, match[run]["dev_mean_at_k"]) for run, lr in spec["runs"]]
     out = []
     for method, run, step, lr, dev_curve in rows:
-        summary = pd.read_csv(suite_summary_path(run, step)).set_index("benchmark")
+        summary = pd.read_csv(paths.at(paths.SUITE_SUMMARY, run=run, step=step)).set_index("benchmark")
         rec = {"student": student_name, "method": method, "run": run, "lr": lr, "step": step,
                "dev": 100 * float(summary.loc[dev, "mean_at_k"]), "dev_curve": 100 * dev_curve}
         for b in OOD_COLUMNS:
@@ -438,7 +436,7 @@ def lr_markdown(ours: pd.DataFrame, paper: pd.DataFrame, dev: str, target: float
 
 def write_window_table(spec: dict[str, Any], files: tuple[str, str, str]) -> pd.DataFrame:
     """Table 3 (`window_spec`) from the runs' dev curves, into `files` (csv, md, tex)."""
-    curves = {run: pd.read_csv(curve_path(run)) for _method, run in spec["rows"]}
+    curves = {run: pd.read_csv(paths.at(paths.CURVE, run=run)) for _method, run in spec["rows"]}
     ours = window_table(spec, curves)
     title = (f"Table 3: masking-window ablation, student '{spec['student']}', dev accuracy ({spec['dev']}) "
              "at fixed steps")

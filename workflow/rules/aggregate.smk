@@ -29,7 +29,7 @@ rule main_table:
 
 rule checkpoint_table:
     input:
-        chosen=lambda wc: [paths.chosen_path(r) for r in curve_runs_of_table(wc.table)],
+        chosen=lambda wc: [paths.at(paths.CHOSEN, run=r) for r in curve_runs_of_table(wc.table)],
         code=script_code("checkpoint_table"),
     output:
         csv=report("results/tables/table{table}.csv", category="Tables", caption="../report/checkpoint_table.rst"),
@@ -49,7 +49,7 @@ rule checkpoint_table:
 
 rule window_table:
     input:
-        curves=[paths.curve_path(run) for _method, run in tables.window_rows(config, RUNS)],
+        curves=[paths.at(paths.CURVE, run=run) for _method, run in tables.window_rows(config, RUNS)],
         code=script_code("window_table"),
     output:
         csv=report("results/tables/table3.csv", category="Tables", caption="../report/table3.rst"),
@@ -67,7 +67,7 @@ rule window_table:
 
 checkpoint match_lr:
     input:
-        curves=[paths.curve_path(run) for run in tables.lr_runs(config)],
+        curves=[paths.at(paths.CURVE, run=run) for run in tables.lr_runs(config)],
         code=script_code("match_lr"),
     output:
         paths.LR_MATCH,

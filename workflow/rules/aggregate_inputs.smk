@@ -9,8 +9,8 @@ def main_table_inputs(wildcards):
     rows = tables.main_rows(config, student)
     return {
         "summaries": [tables.row_summary_path(r, run) for r in rows for run in r.runs],
-        "metrics": [paths.metrics_path(run) for r in rows if r.method != "base" for run in r.runs],
-        "chosen": [paths.chosen_path(run) for r in rows if r.step == tables.CHOSEN for run in r.runs],
+        "metrics": [paths.at(paths.METRICS, run=run) for r in rows if r.method != "base" for run in r.runs],
+        "chosen": [paths.at(paths.CHOSEN, run=run) for r in rows if r.step == tables.CHOSEN for run in r.runs],
     }
 
 
@@ -23,7 +23,8 @@ def lr_table_inputs(wildcards):
     """Table 4 reads the full suite of the base model and of each lr's matched checkpoint."""
     student = config["experiments"]["lr_sweep"]["student"]
     points = [(base_run(student), 0)] + [(run, m["step"]) for run, m in lr_match().items()]
-    return {"match": paths.LR_MATCH, "summaries": [paths.suite_summary_path(run, step) for run, step in points]}
+    summaries = [paths.at(paths.SUITE_SUMMARY, run=run, step=step) for run, step in points]
+    return {"match": paths.LR_MATCH, "summaries": summaries}
 
 
 def findings_inputs(wildcards):

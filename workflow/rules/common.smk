@@ -123,7 +123,7 @@ def model_dir(wildcards):
     """The folder evaluated for (run, step): a base model or one of a run's checkpoints."""
     if is_base(wildcards.run):
         return config["models"]["students"][wildcards.run.removesuffix("-base")]
-    return paths.checkpoints_dir(wildcards.run)
+    return paths.at(paths.CHECKPOINTS, run=wildcards.run)
 
 
 def benchmark_files(names=None):
@@ -169,8 +169,8 @@ def case_study_inputs(wildcards):
         )
     return {
         "models": local_models([config["models"]["students"][CASE["student"]], config["models"]["teacher"]]),
-        "checkpoints": paths.checkpoints_dir(CASE_RUN),
-        "chosen": paths.chosen_path(CASE_RUN),
+        "checkpoints": paths.at(paths.CHECKPOINTS, run=CASE_RUN),
+        "chosen": paths.at(paths.CHOSEN, run=CASE_RUN),
         "solutions": "results/probe/teacher_solutions.jsonl",
         "dev": benchmark_files([DEV])[DEV],
     }

@@ -4,15 +4,15 @@
 
 rule eval_run:
     input:
-        checkpoints=paths.checkpoints_dir("{run}"),
+        checkpoints=paths.CHECKPOINTS,
         benchmarks=list(benchmark_files().values()),
         code=script_code("eval_run"),
     output:
-        curve=paths.curve_path("{run}"),
-        curve_samples=directory(paths.curve_dir("{run}")),
-        chosen=paths.chosen_path("{run}"),
-        chosen_summary=paths.chosen_summary_path("{run}"),
-        chosen_samples=directory(paths.chosen_samples_dir("{run}")),
+        curve=paths.CURVE,
+        curve_samples=directory(paths.CURVE_DIR),
+        chosen=paths.CHOSEN,
+        chosen_summary=paths.CHOSEN_SUMMARY,
+        chosen_samples=directory(paths.CHOSEN_DIR),
     log:
         "results/logs/eval/{run}.log",
     benchmark:
@@ -39,8 +39,8 @@ rule eval_suite:
         benchmarks=list(benchmark_files().values()),
         code=script_code("eval_suite"),
     output:
-        summary=paths.suite_summary_path("{run}", "{step}"),
-        samples=[paths.suite_samples_path("{run}", "{step}", b) for b in BENCHMARKS],
+        summary=paths.SUITE_SUMMARY,
+        samples=expand(paths.SUITE_SAMPLES, bench=BENCHMARKS, allow_missing=True),
     log:
         "results/logs/eval/{run}_step{step}.log",
     benchmark:

@@ -5,7 +5,7 @@ rule run_settings:
     input:
         code=script_code("write_run_settings"),
     output:
-        paths.settings_path("{run}"),
+        paths.SETTINGS,
     log:
         "results/logs/settings/{run}.log",
     params:
@@ -19,13 +19,13 @@ rule run_settings:
 rule train:
     input:
         unpack(train_data),
-        settings=paths.settings_path("{run}"),
+        settings=paths.SETTINGS,
         models=model_inputs,
         code=script_code("train"),
     output:
-        checkpoints=directory(paths.checkpoints_dir("{run}")),
-        metrics=paths.metrics_path("{run}"),
-        kl=paths.kl_path("{run}"),
+        checkpoints=directory(paths.CHECKPOINTS),
+        metrics=paths.METRICS,
+        kl=paths.KL,
     log:
         "results/logs/train/{run}.log",
     benchmark:
