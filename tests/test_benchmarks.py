@@ -216,7 +216,7 @@ def test_loading_errors_become_one_line(monkeypatch, kind):
     expected = {
         "gated": "Idavidrein/gpqa is gated: accept its terms on the Hub",
         "offline": "Idavidrein/gpqa could not be downloaded (no network?) and no local copy exists; run once "
-                   "with network or set HF_HUB_OFFLINE=0 / copy the cache",
+                   "with network or set HF_HUB_OFFLINE=0 / copy the caches",
         "not_found": "was not found on the Hub",
     }[kind]
     assert expected in message

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import yaml
+from rehearsal_fixtures import write_parquet_dataset
 
+from prefix_opd.benchmarks import BenchmarkSourceError
 from prefix_opd.data import read_jsonl, sample_training_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +42,35 @@ def test_openthoughts_parquet_sampling(tmp_path):
     again = tmp_path / "q2.jsonl"
     sample_training_data(data, None, str(again), str(tmp_path / "s2.jsonl"), seed=3)
     assert again.read_bytes() == q.read_bytes()
+
+
+def _offline_hub(monkeypatch: pytest.MonkeyPatch, cache: Path) -> None:
+    """HF_HUB_CACHE=cache HF_HUB_OFFLINE=1 for this process (huggingface_hub reads them once, at import)."""
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+def test_hub_openthoughts_is_read_from_its_downloaded_parquet_shards(tmp_path, monkeypatch):
+    """`data.dataset` without `local_parquet`: the hub dataset's parquet shards through the hub cache (here
+    offline), read as the local ones: the same rows give the same sample."""
+    rows = [_row(i, f"What is {i % 7} + 1?", "math") for i in range(28)]
+    write_parquet_dataset(tmp_path / "hub", "open-thoughts/OpenThoughts3-1.2M", rows, shards=3)
+    _offline_hub(monkeypatch, tmp_path / "hub")
+    data = {"source": "openthoughts", "dataset": "open-thoughts/OpenThoughts3-1.2M", "revision": "main",
+            "domains": ["math"], "opd_questions": 7, "seqkd_examples": 20}
+    sample_training_data(data, None, str(tmp_path / "q.jsonl"), str(tmp_path / "s.jsonl"), seed=3)
+    for k, part in enumerate((rows[:10], rows[10:])):
+        pq.write_table(pa.Table.from_pylist(part), tmp_path / f"local-{k}.parquet")
+    local = dict(data, local_parquet=str(tmp_path / "local-*.parquet"))
+    sample_training_data(local, None, str(tmp_path / "q2.jsonl"), str(tmp_path / "s2.jsonl"), seed=3)
+    assert (tmp_path / "q.jsonl").read_bytes() == (tmp_path / "q2.jsonl").read_bytes()
+    assert (tmp_path / "s.jsonl").read_bytes() == (tmp_path / "s2.jsonl").read_bytes()
+    with pytest.raises(BenchmarkSourceError, match=r"^data.dataset open-thoughts/Other@main: .*could not be "
+                                                   r"downloaded.*HF_HUB_CACHE="):
+        sample_training_data(dict(data, dataset="open-thoughts/Other"), None, str(tmp_path / "q3.jsonl"),
+                             str(tmp_path / "s3.jsonl"), seed=3)
 
 
 def test_conda_files_install_the_pinned_requirement_files():

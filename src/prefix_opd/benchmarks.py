@@ -77,9 +77,11 @@ def gated_message(dataset_id: str) -> str:
 
 def offline_message(dataset_id: str) -> str:
     from datasets import config as ds_config
+    from huggingface_hub import constants
 
     return (f"{dataset_id} could not be downloaded (no network?) and no local copy exists; run once with network "
-            f"or set HF_HUB_OFFLINE=0 / copy the cache (HF_DATASETS_CACHE={ds_config.HF_DATASETS_CACHE})")
+            f"or set HF_HUB_OFFLINE=0 / copy the caches (HF_DATASETS_CACHE={ds_config.HF_DATASETS_CACHE}, "
+            f"HF_HUB_CACHE={constants.HF_HUB_CACHE})")
 
 
 def explain_load_error(err: BaseException, dataset_id: str, config: str | None, revision: str) -> str | None:

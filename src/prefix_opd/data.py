@@ -3,9 +3,9 @@
 Input rows have OpenThoughts3's shape: `conversations[0]` the human question, `[1]` the off-policy
 (QwQ-32B) answer starting with `<think>`, and a `domain`. Questions repeat in the dataset (up to 16
 answers each): OPD draws *distinct* questions, SeqKD draws question-answer pairs, each uniformly from all
-usable rows of the source. Two passes over a stream keep memory flat: the first keeps one index and one
-question hash per usable row, the second writes the chosen records as they pass, so neither the 28 GB dataset
-nor the ~220k chosen records are ever held.
+usable rows of the source. The hub dataset's parquet shards are downloaded once; two passes over them keep
+memory flat: the first keeps one index and one question hash per usable row, the second writes the chosen
+records as they pass, so neither the 28 GB dataset nor the ~220k chosen records are ever held.
 """
 
 from __future__ import annotations
@@ -109,27 +109,45 @@ def write_selected(rows: Iterable[dict[str, Any]], selections: dict[str, list[in
             f.close()
 
 
-def openthoughts_rows(data: dict[str, Any]) -> Callable[[], Iterator[dict[str, Any]]]:
-    """A re-iterable stream of OpenThoughts3 rows: local parquet files, or the hub in streaming mode."""
-    if data.get("local_parquet"):
-        import pyarrow.parquet as pq
+def _parquet_rows(files: list[str]) -> Callable[[], Iterator[dict[str, Any]]]:
+    import pyarrow.parquet as pq
 
+    def rows() -> Iterator[dict[str, Any]]:
+        for f in files:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=1024):
+                yield from batch.to_pylist()
+
+    return rows
+
+
+def hub_parquet_files(dataset_id: str, revision: str) -> list[str]:
+    """The dataset's parquet shards, downloaded once into the Hugging Face hub cache (`HF_HOME`; offline with
+    `HF_HUB_OFFLINE=1`, the cache only), in name order."""
+    from huggingface_hub import snapshot_download
+
+    from .benchmarks import BenchmarkSourceError, explain_load_error
+
+    try:
+        folder = snapshot_download(dataset_id, repo_type="dataset", revision=revision, allow_patterns=["*.parquet"])
+    except Exception as err:  # noqa: BLE001 - the hub's errors name neither the dataset nor the fix
+        message = explain_load_error(err, dataset_id, None, revision) or f"{type(err).__name__}: {err}"
+        raise BenchmarkSourceError(f"data.dataset {dataset_id}@{revision}: {message}".replace("\n", " ")) from None
+    files = sorted(str(p) for p in Path(folder).rglob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"data.dataset {dataset_id}@{revision}: no parquet files in {folder}")
+    return files
+
+
+def openthoughts_rows(data: dict[str, Any]) -> Callable[[], Iterator[dict[str, Any]]]:
+    """A re-iterable stream of OpenThoughts3 rows from parquet shards: local files (`data.local_parquet`), or the
+    hub dataset's, downloaded once (the network is read once; both passes of the sampling rule read the local
+    shards a batch at a time)."""
+    if data.get("local_parquet"):
         files = sorted(glob.glob(data["local_parquet"]))
         if not files:
             raise FileNotFoundError(f"data.local_parquet: no files match '{data['local_parquet']}'")
-
-        def local() -> Iterator[dict[str, Any]]:
-            for f in files:
-                for batch in pq.ParquetFile(f).iter_batches(batch_size=1024):
-                    yield from batch.to_pylist()
-
-        return local
-    from .benchmarks import load_hub_dataset
-
-    def hub() -> Iterator[dict[str, Any]]:
-        yield from load_hub_dataset(data["dataset"], None, "train", data["revision"], streaming=True)
-
-    return hub
+        return _parquet_rows(files)
+    return _parquet_rows(hub_parquet_files(data["dataset"], data["revision"]))
 
 
 def sample_training_data(data: dict[str, Any], pool_path: str | None, questions_out: str, seqkd_out: str,
