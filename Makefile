@@ -57,7 +57,7 @@ test: $(STAMP) $(VERL_STAMP) $(VLLM_STAMP)
 	@# Up before any test: with Slurm installed but down, every `snakemake` call waits ~10 s, because the
 	@# slurm executor plugin runs `scontrol show config` (which retries the controller) when it loads.
 	bash tests/slurm/start.sh >/dev/null
-	$(BIN)/python -m pytest -q -rs -p no:cacheprovider tests
+	$(BIN)/python -m pytest -q -rs --durations=12 -p no:cacheprovider tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow/scripts benchmarks
