@@ -25,11 +25,15 @@ log = logging.getLogger(__name__)
 THINK, END_THINK = "<think>", "</think>"
 
 
+def jsonl_line(row: dict[str, Any]) -> str:
+    return json.dumps(row, sort_keys=True) + "\n"
+
+
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
         for row in rows:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
+            f.write(jsonl_line(row))
 
 
 def write_csv(path: str | Path, rows: list[dict[str, Any]], columns: list[str] | None = None) -> None:
@@ -101,7 +105,7 @@ def write_selected(rows: Iterable[dict[str, Any]], selections: dict[str, list[in
         for i, row in enumerate(rows):
             targets = [path for path, indices in wanted.items() if i in indices]
             if targets:
-                line = json.dumps(to_record(row, i), sort_keys=True) + "\n"
+                line = jsonl_line(to_record(row, i))
                 for path in targets:
                     files[path].write(line)
     finally:

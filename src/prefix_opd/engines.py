@@ -63,14 +63,19 @@ def require_python(engine: str, key: str) -> str:
     return python
 
 
+def _resolve(function: str) -> Any:
+    """`"evaluate.evaluate_run"` -> the function `prefix_opd.evaluate.evaluate_run`."""
+    module_name, _, name = function.rpartition(".")
+    return getattr(importlib.import_module(f"prefix_opd.{module_name}"), name)
+
+
 def call(engine: str, key: str, function: str, log_path: str | None = None, **kwargs: Any) -> Any:
     """`module.function(**kwargs)` of this package (`function` = "evaluate.evaluate_run") in `engine`'s interpreter:
     in this process when it is that interpreter (or imports the engine), else in a child process. Arguments and
     result must be JSON data."""
     python = require_python(engine, key)
-    module_name, _, name = function.rpartition(".")
     if python == sys.executable or importable(engine):
-        return getattr(importlib.import_module(f"prefix_opd.{module_name}"), name)(**kwargs)
+        return _resolve(function)(**kwargs)
     with tempfile.TemporaryDirectory(prefix="prefix_opd_call_") as tmp:
         request, answer = Path(tmp) / "request.json", Path(tmp) / "answer.json"
         request.write_text(json.dumps({"function": function, "kwargs": kwargs, "log": log_path}))
@@ -87,8 +92,7 @@ def run_sampling(sampler: str, function: str, log_path: str | None = None, **kwa
     """`function` (as in `call`) where its sampler lives: vLLM's interpreter for "vllm", this process otherwise."""
     if sampler == "vllm":
         return call("vllm", "eval.sampler: 'vllm'", function, log_path, **kwargs)
-    module_name, _, name = function.rpartition(".")
-    return getattr(importlib.import_module(f"prefix_opd.{module_name}"), name)(**kwargs)
+    return _resolve(function)(**kwargs)
 
 
 def _plain(value: Any) -> Any:
@@ -106,8 +110,7 @@ def _serve(request_path: str, answer_path: str) -> None:
 
     request = json.loads(Path(request_path).read_text())
     to_file(request["log"])
-    module_name, _, name = request["function"].rpartition(".")
-    result = getattr(importlib.import_module(f"prefix_opd.{module_name}"), name)(**request["kwargs"])
+    result = _resolve(request["function"])(**request["kwargs"])
     Path(answer_path).write_text(json.dumps(result, default=_plain))
 
 

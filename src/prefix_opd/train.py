@@ -14,9 +14,10 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 from tqdm import tqdm
@@ -28,6 +29,7 @@ from .runs import RunSpec
 from .sampling import Rollouts, Sampler, local_sampler
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class TrainingError(RuntimeError):
@@ -67,6 +69,16 @@ def epoch_permutation(seed: int, epoch: int, n: int) -> tuple[int, ...]:
     perm = list(range(n))
     random.Random(seed * 1_000_003 + epoch).shuffle(perm)
     return tuple(perm)
+
+
+def _in_compute_dtype(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a `Trainer` method under the run's forward-pass precision (`Trainer.compute`)."""
+    @functools.wraps(method)
+    def wrapped(self: Trainer, *args: Any, **kwargs: Any) -> T:
+        with self.compute():
+            return method(self, *args, **kwargs)
+
+    return wrapped
 
 
 class Trainer:
@@ -130,11 +142,8 @@ class Trainer:
         return torch.autocast(device_type=torch.device(self.device).type, dtype=self.autocast_dtype)
 
     # ---------------------------------------------------------------- one step
+    @_in_compute_dtype
     def step(self, step: int, length: int) -> StepResult:
-        with self.compute():
-            return self._step(step, length)
-
-    def _step(self, step: int, length: int) -> StepResult:
         """One update on the prompts of 0-based `step`, generating up to `length` new tokens (on-policy methods)."""
         idx = self.batch_indices(step)
         seed = self.seed * 7919 + step
@@ -204,13 +213,10 @@ class Trainer:
 
     # ---------------------------------------------------------------- diagnostics (Fig. 5)
     @torch.no_grad()
+    @_in_compute_dtype
     def diagnostic_kl(self, step: int) -> tuple[list[tuple[int, int, int, float, int]], float]:
         """Full-length rollouts of a few prompts, no gradient: KL by position beyond the prefix, per rollout
         (rows: rollout, bin_start, bin_end, kl_mean, n_tokens; the rollout is the unit findings resample)."""
-        with self.compute():
-            return self._diagnostic_kl(step)
-
-    def _diagnostic_kl(self, step: int) -> tuple[list[tuple[int, int, int, float, int]], float]:
         n = self.t["diagnostic_rollouts"]
         rng = random.Random(self.seed * 31 + step)
         idx = rng.sample(range(len(self.records)), min(n, len(self.records)))
@@ -223,13 +229,10 @@ class Trainer:
         return bins, self._probe_flops([len(r) for r in rollouts.response_ids])  # response tokens, as App. B
 
     # ---------------------------------------------------------------- adaptive schedules' signals
+    @_in_compute_dtype
     def schedule_signal(self, step: int, length: int, result: StepResult) -> tuple[float, float]:
         """(signal, its FLOPs) the run's adaptive schedule reads after 0-based `step` at L_train = `length`
         (schedules.py); (nan, 0) for a fixed schedule, at L_max, or on a step that measures nothing."""
-        with self.compute():
-            return self._schedule_signal(step, length, result)
-
-    def _schedule_signal(self, step: int, length: int, result: StepResult) -> tuple[float, float]:
         schedule = self.run.schedule
         kind = schedules.signal_kind(schedule) if schedule else None
         if kind is None or length >= self.t["l_max"]:

@@ -241,10 +241,9 @@ def check_paper_lengths(config: dict[str, Any]) -> None:
 def check_engines(config: dict[str, Any]) -> None:
     """verl for training.backend: verl, vLLM for eval.sampler: vllm: each importable here or in its own
     environment (`engines.python_for`). The methods verl cannot run (GKD, SeqKD) run natively."""
-    needs = {"training.backend: 'verl'": "verl" if config["training"]["backend"] == "verl" else None,
-             "eval.sampler: 'vllm'": "vllm" if config["eval"]["sampler"] == "vllm" else None}
-    for key, engine in needs.items():
-        if engine and engines.python_for(engine) is None:
+    for key, engine, needed in (("training.backend: 'verl'", "verl", config["training"]["backend"] == "verl"),
+                                ("eval.sampler: 'vllm'", "vllm", config["eval"]["sampler"] == "vllm")):
+        if needed and engines.python_for(engine) is None:
             raise MissingTool(engines.missing_message(engine, key))
 
 
