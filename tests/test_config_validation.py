@@ -74,7 +74,7 @@ CASES = [
     Case("schedule_names_repeat", _schedules({"name": "a", "kind": "linear", "l0": 1, "dl": 5},
                                        {"name": "a", "kind": "linear", "l0": 1, "dl": 9}),
          "experiments.main.schedules[1].name"),
-    Case("adaptive_schedule_on_verl", {"training": {"backend": "verl", "gpus": 2}, **_schedules(
+    Case("adaptive_schedule_on_verl", {"training": {"backend": "verl", "gpus": 2, "sampler": "hf"}, **_schedules(
         {"name": "gap", "kind": "boundary_gap", "l0": 7, "grow": 7, "hold": 3, "width": 7, "threshold": 0.5})},
          "experiments.main.schedules[0].kind", extra_phrase="native engine"),
     Case("window_outside_range", {"experiments": {"windows": {"windows": [[300, 400]]}}},

@@ -159,8 +159,9 @@ def test_lock_files_are_per_user() -> None:
 
 
 def test_every_job_asks_for_the_gpus_its_engine_needs(tmp_path: Path) -> None:
-    """The README's 8-GPU command plans verl runs on training.gpus (teacher and student split them), native runs
-    (SeqKD, GKD) on one GPU, vLLM jobs (evaluation, probe, case study) on eval.tensor_parallel."""
+    """The README's 8-GPU command plans every training run on training.gpus (verl splits them between teacher and
+    student; the native engine, SeqKD and GKD, shards the student over them), vLLM jobs (evaluation, probe, case
+    study) on eval.tensor_parallel."""
     import yaml
     from snakemake.utils import validate
     from workflow_helpers import copy_repo, planned, snakemake_env
@@ -178,9 +179,7 @@ def test_every_job_asks_for_the_gpus_its_engine_needs(tmp_path: Path) -> None:
     runs = expand_runs(config)
     trains = plan.jobs_of("train")
     assert {j.wc["run"] for j in trains} == set(runs)
-    for job in trains:
-        verl = backend_for(runs[job.wc["run"]].settings(config)) == "verl"
-        assert int(job.res["gpu"]) == (config["training"]["gpus"] if verl else 1), job
+    assert all(int(job.res["gpu"]) == config["training"]["gpus"] == 8 for job in trains)
     assert {backend_for(r.settings(config)) for r in runs.values()} == {"verl", "native"}
     for rule in ("eval_run", "eval_suite", "teacher_prefix_probe", "case_study"):
         tp = config["eval"]["tensor_parallel"]

@@ -133,12 +133,12 @@ def test_kl_log_keeps_each_diagnostic_rollout(world):
 
 
 def _one_step(root: Path, config: dict, name: str = "small-opd-s0", lr: float | None = None,
-              **training) -> tuple[Trainer, torch.Tensor]:
+              gradient_checkpointing: bool = False, **training) -> tuple[Trainer, torch.Tensor]:
     """A trainer after one step, and its student's weights before that step (flat)."""
     settings = run_settings(config, name, **training)
     settings["lr"] = lr or settings["lr"]
     trainer = Trainer(RunSpec.from_settings(settings), str(root / "questions.jsonl"), str(root / "seqkd.jsonl"),
-                      threads=1)
+                      threads=1, gradient_checkpointing=gradient_checkpointing)
     before = torch.cat([p.detach().flatten().clone() for p in trainer.student.parameters()])
     trainer.step(0, settings["training"]["l_max"])
     return trainer, before
@@ -160,6 +160,24 @@ def test_bfloat16_computes_in_bfloat16_but_keeps_float32_master_weights(world):
     assert moved.float().mean() > 0.5  # the update reached most weights ...
     lost = after[moved].bfloat16() == before[moved].bfloat16()
     assert lost.float().mean() > 0.9  # ... and stored in bfloat16 nearly all of it would have rounded away
+
+
+def test_a_bfloat16_run_exports_bfloat16_checkpoints_and_keeps_a_float32_state(world):
+    """The published Hugging Face weights are in the compute precision (half the disk at 8B: 16 GB, not 32);
+    the resumable state keeps the float32 master weights."""
+    from safetensors import safe_open
+
+    root, config = world
+    settings = run_settings(config, "small-seqkd-s0", dtype="bfloat16")
+    settings["steps"], settings["save_every"] = 1, 1
+    out = _run(root, settings, "bf16-export")
+    folder = out / "checkpoints" / "step_1"
+    for f in folder.glob("*.safetensors"):
+        with safe_open(f, "pt") as st:
+            assert {st.get_slice(k).get_dtype() for k in st.keys()} == {"BF16"}  # noqa: SIM118 - not a dict
+    assert AutoModelForCausalLM.from_pretrained(folder).config.dtype == torch.bfloat16
+    state = torch.load(root / "work-bf16-export" / "state.pt", weights_only=False)
+    assert {v.dtype for v in state["model"].values()} == {torch.float32}
 
 
 def test_gradient_checkpointing_gives_the_same_update(world):

@@ -32,6 +32,9 @@ METRIC_COLUMNS = ["step", "l_train", "rollouts", "prompt_tokens", "response_toke
 """`flops` counts each rollout's supervised (response) tokens, as Appendix B does; `flops_with_prompt` counts
 prompt + response tokens. Both include `signal_flops`, what an adaptive schedule spent measuring its `signal`
 (schedules.py); `diag_flops` (Fig. 5's diagnostic rollouts) is not part of any method's cost."""
+# state.pt's layout: full weights and AdamW state keyed by parameter name (sharding.full_state), whatever the number
+# of processes that wrote it; a state without this mark is not resumed.
+STATE_FORMAT = "full-by-name"
 KL_COLUMNS = ["step", "source", "rollout", "bin_start", "bin_end", "kl_mean", "n_tokens"]  # rollout -1: a batch
 
 
@@ -110,22 +113,26 @@ class WorkDir:
         self.kl_path = root / "kl_by_position.csv"
         self.ckpt_root = root / "checkpoints"
 
-    def resume(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
-        """Load the last saved state if it belongs to these settings; return the step to start from."""
-        if self.state_path.exists():
-            state = torch.load(self.state_path, map_location="cpu", weights_only=False)
-            if state["settings_hash"] == self.hash:
-                model.load_state_dict(state["model"])
-                optimizer.load_state_dict(state["optimizer"])
-                self._truncate_logs(state["step"])
-                self._drop_checkpoints_after(state["step"])
-                return int(state["step"])
-        # Fresh start (or the settings changed): nothing of an older run may leak into this one.
+    def matching_state(self) -> dict[str, Any] | None:
+        """The last committed state (step, weights, AdamW) if it belongs to these settings, else None."""
+        if not self.state_path.exists():
+            return None
+        state = torch.load(self.state_path, map_location="cpu", weights_only=False)
+        if state["settings_hash"] != self.hash or state.get("format") != STATE_FORMAT:
+            return None
+        return state
+
+    def prepare(self, step: int) -> None:
+        """Resuming at `step`: drop the logs and checkpoints written after it. At 0 (a fresh start, or the
+        settings changed): empty the folder, so that nothing of an older run leaks into this one."""
+        if step:
+            self._truncate_logs(step)
+            self._drop_checkpoints_after(step)
+            return
         shutil.rmtree(self.root, ignore_errors=True)
         self.ckpt_root.mkdir(parents=True, exist_ok=True)
         write_csv(self.metrics_path, [], METRIC_COLUMNS)
         write_csv(self.kl_path, [], KL_COLUMNS)
-        return 0
 
     def _truncate_logs(self, step: int) -> None:
         write_csv(self.metrics_path, [r for r in _read_csv(self.metrics_path) if r["step"] <= step], METRIC_COLUMNS)
@@ -160,18 +167,23 @@ class WorkDir:
             f.flush()
             os.fsync(f.fileno())
 
-    def save(self, step: int, model: torch.nn.Module, tokenizer: Any, optimizer: torch.optim.Optimizer) -> None:
-        """Write checkpoint `step_<step>` under a temporary name, rename it, then commit the state."""
+    def save(self, step: int, model: Any, tokenizer: Any, model_state: dict[str, Any],
+             optim_state: dict[str, Any], bf16: bool = False) -> None:
+        """Write checkpoint `step_<step>` (a Hugging Face folder of `model_state`, in bf16 if `bf16`) under a
+        temporary name, rename it, then commit the state (`sharding.full_state`'s float32 weights and AdamW
+        state, keyed by name)."""
         tmp = self.ckpt_root / f".tmp_step_{step}"
         shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, state_dict=model_state)
         fault_point("checkpoint", step)  # mid-checkpoint-write: the weights are there, the rest is not
+        if bf16:
+            to_bf16(tmp)
         tokenizer.save_pretrained(tmp)
         final = self.ckpt_root / f"step_{step}"
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
-        state = {"step": step, "settings_hash": self.hash, "model": model.state_dict(),
-                 "optimizer": optimizer.state_dict()}
+        state = {"step": step, "settings_hash": self.hash, "format": STATE_FORMAT, "model": model_state,
+                 "optimizer": optim_state}
         _atomic_torch_save(state, self.state_path)
 
     def publish(self, out_dir: Path) -> None:
@@ -191,3 +203,27 @@ def link_or_copy(src: str, dst: str) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
+
+
+def to_bf16(hf: Path) -> bool:
+    """Rewrite a complete Hugging Face export's fp32 safetensors in bf16 (both engines export the fp32 master
+    weights: 32 GB at 8B instead of 16); its config says so. Returns whether it rewrote anything."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    changed = False
+    for f in sorted(hf.glob("*.safetensors")):
+        with safe_open(f, "pt") as st:
+            if not any(st.get_slice(k).get_dtype() == "F32" for k in st.keys()):  # noqa: SIM118 - not a dict
+                continue
+        tensors = {k: v.to(torch.bfloat16) if v.dtype == torch.float32 else v for k, v in load_file(f).items()}
+        tmp = f.with_name(f".{f.name}.tmp")
+        save_file(tensors, tmp, metadata={"format": "pt"})
+        os.replace(tmp, f)
+        changed = True
+    config = hf / "config.json"
+    if changed and config.exists():
+        data = json.loads(config.read_text())
+        data.update({k: "bfloat16" for k in ("torch_dtype", "dtype") if k in data} or {"torch_dtype": "bfloat16"})
+        config.write_text(json.dumps(data, indent=2))
+    return changed

@@ -87,8 +87,13 @@ def response_hidden(model: torch.nn.Module, packed: Packed) -> Tensor:
     padding slot, and without a mask the attention kernel may skip the masked-out half (`is_causal`), 7% of a
     training step on the toy models. Padded positions' outputs are garbage and masked downstream.
     """
-    hidden_BLH = model.model(input_ids=packed.input_ids_BL, use_cache=False).last_hidden_state
-    index = packed.gather_BT.unsqueeze(-1).expand(-1, -1, hidden_BLH.shape[-1])
+    return hidden_at(model, packed.input_ids_BL, packed.gather_BT)
+
+
+def hidden_at(model: torch.nn.Module, input_ids_BL: Tensor, gather_BT: Tensor) -> Tensor:
+    """Final hidden states of rows `input_ids_BL` at positions `gather_BT`: (B, T, H)."""
+    hidden_BLH = model.model(input_ids=input_ids_BL, use_cache=False).last_hidden_state
+    index = gather_BT.unsqueeze(-1).expand(-1, -1, hidden_BLH.shape[-1])
     return torch.gather(hidden_BLH, 1, index)
 
 

@@ -22,11 +22,12 @@ from typing import Any, TypeVar
 import torch
 from tqdm import tqdm
 
-from . import checkpointing, flops, losses, methods, paths, schedules
+from . import checkpointing, flops, losses, methods, paths, schedules, sharding
 from .data import read_jsonl
 from .models import Packed, encode_prompt, load_model, load_tokenizer, output_weight, response_hidden, stop_token_ids
 from .runs import RunSpec
 from .sampling import Rollouts, Sampler, local_sampler
+from .sharding import Group
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,13 +83,16 @@ def _in_compute_dtype(method: Callable[..., T]) -> Callable[..., T]:
 
 
 class Trainer:
-    """Holds the student, the teacher, the data and the optimiser of one run."""
+    """Holds the student, the teacher, the data and the optimiser of one run (this rank's share of them: see
+    sharding.py; `gradient_checkpointing` recomputes each layer's activations in the backward pass)."""
 
     def __init__(self, run: RunSpec, questions_path: str, offpolicy_path: str, threads: int,
-                 device: str = "cpu", dev_path: str | None = None) -> None:
+                 device: str = "cpu", dev_path: str | None = None, gradient_checkpointing: bool = False,
+                 group: Group | None = None) -> None:
         self.run, self.t = run, run.training
         self.method, self.spec = methods.method(run), methods.rollout_spec(run)
-        self.device = device
+        self.group = group or Group(device=device)
+        self.device = device = self.group.device
         torch.set_num_threads(threads)
         self.tokenizer = load_tokenizer(run.student_path)
         self.pad_id = self.tokenizer.pad_token_id
@@ -98,10 +102,11 @@ class Trainer:
         # The student's weights stay float32 (master weights: at bfloat16 an update of lr 5e-6 rounds away);
         # `training.dtype: bfloat16` computes in bfloat16 through autocast and keeps the frozen teacher in it.
         dtype = self.t["dtype"]
-        self.student = load_model(run.student_path, dtype="float32", device=device)
+        self.student = load_model(run.student_path, dtype="float32", device="cpu" if self.group.sharded else device)
         self.student.train()
-        if self.t.get("gradient_checkpointing"):  # recompute each layer's activations in the backward pass
+        if gradient_checkpointing:
             self.student.gradient_checkpointing_enable()
+        self.call = sharding.shard(self.student, self.group)  # moves each rank's shard to its device
         self.autocast_dtype = torch.bfloat16 if dtype == "bfloat16" else None
         self.teacher = None
         if self.method.loss != "sft":
@@ -154,29 +159,40 @@ class Trainer:
         else:
             self.sampler.update_weights(self.student)
             checkpointing.fault_point("sampling", step + 1)
-            rollouts = self.sampler.sample([self.prompts[i] for i in idx], n, length, seed)
-        normalizer = float(len(rollouts))
+            rollouts = self._sample_shared(idx, n, length, seed)
+        # FSDP averages the ranks' gradients: each rank's loss over its rows, normalised by the batch's rollouts
+        # per rank, averages to Eq. 1's per-rollout mean over the whole batch.
+        normalizer = len(rollouts) / self.group.world
         result = StepResult(0.0, 0.0, 0, sum(map(len, rollouts.prompt_ids)),
                             sum(map(len, rollouts.response_ids)), len(rollouts),
                             [len(p) + len(r) for p, r in zip(rollouts.prompt_ids, rollouts.response_ids, strict=True)],
                             [len(r) for r in rollouts.response_ids])
         self.optimizer.zero_grad(set_to_none=True)
         kl_rows: list[tuple[torch.Tensor, torch.Tensor]] = []
-        for group in micro_batches(result.seq_lens, self.t["micro_batch_tokens"]):
+        groups = list(micro_batches(result.seq_lens, self.t["micro_batch_tokens"]))
+        for group, counted in sharding.share(groups, self.group):
             packed = Packed.build([rollouts.prompt_ids[i] for i in group],
                                   [rollouts.response_ids[i] for i in group], self.pad_id).to(self.device)
             samp = None
             if rollouts.sampler_logprobs is not None:
                 samp = _pad([rollouts.sampler_logprobs[i] for i in group], packed.targets_BT.shape)
             loss, kl_BT = self._micro_step(packed, normalizer, samp)
-            loss.backward()
+            (loss if counted else loss * 0).backward()
             checkpointing.fault_point("update", step + 1)
-            result.loss += loss.item()
+            if not counted:
+                continue
+            result.loss += loss.item() / self.group.world
             mask = packed.response_mask_BT
             if kl_BT is not None:
                 result.kl_sum += float(kl_BT[mask].sum())
                 result.kl_tokens += int(mask.sum())
                 kl_rows.append((kl_BT, mask))
+        if self.group.sharded:  # every rank logs (and an adaptive schedule reads) the whole batch's figures
+            result.loss, result.kl_sum, kl_tokens = sharding.all_sum(
+                [result.loss, result.kl_sum, result.kl_tokens], self.group)
+            result.kl_tokens = int(kl_tokens)
+            kl_rows = [row for part in sharding.all_gather([(k.cpu(), m.cpu()) for k, m in kl_rows], self.group)
+                       for row in part]
         if not torch.isfinite(torch.tensor(result.loss)):
             raise TrainingError(f"step {step + 1}: loss is {result.loss}")
         if self.t["grad_clip"]:
@@ -186,21 +202,50 @@ class Trainer:
         result.kl_rows = kl_rows
         return result
 
+    def _sample_shared(self, idx: list[int], n: int, length: int, seed: int) -> Rollouts:
+        """`n` rollouts of each prompt of `idx`, every rank sampling its share of the prompts (with its own
+        seed) and receiving all of them, in rank order."""
+        mine = idx[self.group.rank::self.group.world]
+        with self._gathered():
+            part = self.sampler.sample([self.prompts[i] for i in mine], n, length, seed + 1_000_003 * self.group.rank)
+        if not self.group.sharded:
+            return part
+        parts = sharding.all_gather(part, self.group)
+        logprobs = [p.sampler_logprobs for p in parts]
+        return Rollouts([r for p in parts for r in p.prompt_ids], [r for p in parts for r in p.response_ids],
+                        [f for p in parts for f in p.finished],
+                        None if any(lp is None for lp in logprobs) else [r for lp in logprobs for r in lp])
+
+    def _sample_same(self, prompts: list[list[int]], n: int, length: int, seed: int) -> Rollouts:
+        """Rollouts that every rank draws alike (the same prompts and seed: diagnostics and schedule signals)."""
+        with self._gathered():
+            return self.sampler.sample(prompts, n, length, seed)
+
+    def _gathered(self) -> contextlib.AbstractContextManager:
+        """The student's full weights for sampling (`generate` on the bare model; sharding.gathered)."""
+        if self.group.sharded and self.t["sampler"] != "hf":
+            raise TrainingError(f"training.sampler = {self.t['sampler']!r} cannot sample from a student sharded "
+                                f"over {self.group.world} processes; set training.sampler: hf")
+        return sharding.gathered(self.call, self.group)
+
+    def _student(self, packed: Packed, head: Callable[[torch.Tensor, torch.Tensor], T]) -> T:
+        """`head(hidden_BTH, output_weight)` on the student's final hidden states at the response positions."""
+        return self.call(packed.input_ids_BL, packed.gather_BT, head)
+
     def _micro_step(self, packed: Packed, normalizer: float, samp_BT: torch.Tensor | None
                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         mask_BT = methods.loss_mask(self.spec, packed.response_mask_BT)
-        hidden_BTH = response_hidden(self.student, packed)
         if self.method.loss == "sft":
-            logp_BT = losses.chunked_token_logprobs(hidden_BTH, output_weight(self.student), packed.targets_BT)
-            return losses.sft_loss(logp_BT, mask_BT, normalizer), None
+            return self._student(packed, lambda hidden_BTH, weight: losses.sft_loss(
+                losses.chunked_token_logprobs(hidden_BTH, weight, packed.targets_BT), mask_BT, normalizer)), None
         with torch.no_grad():
             teacher_hidden_BTH = response_hidden(self.teacher, packed)
         if self.method.loss == "gkd":
-            loss, kl_BT = losses.chunked_full_vocab_kl(
-                hidden_BTH, output_weight(self.student), teacher_hidden_BTH, output_weight(self.teacher),
-                mask_BT, float(self.run.gkd_beta), normalizer)
-            return loss, kl_BT
-        logp_new_BT = losses.chunked_token_logprobs(hidden_BTH, output_weight(self.student), packed.targets_BT)
+            return self._student(packed, lambda hidden_BTH, weight: losses.chunked_full_vocab_kl(
+                hidden_BTH, weight, teacher_hidden_BTH, output_weight(self.teacher), mask_BT,
+                float(self.run.gkd_beta), normalizer))
+        logp_new_BT = self._student(packed, lambda hidden_BTH, weight: losses.chunked_token_logprobs(
+            hidden_BTH, weight, packed.targets_BT))
         with torch.no_grad():
             logp_teacher_BT = losses.chunked_token_logprobs(teacher_hidden_BTH, output_weight(self.teacher),
                                                             packed.targets_BT)
@@ -220,7 +265,7 @@ class Trainer:
         n = self.t["diagnostic_rollouts"]
         rng = random.Random(self.seed * 31 + step)
         idx = rng.sample(range(len(self.records)), min(n, len(self.records)))
-        rollouts = self.sampler.sample([self.prompts[i] for i in idx], 1, self.t["l_max"],
+        rollouts = self._sample_same([self.prompts[i] for i in idx], 1, self.t["l_max"],
                                      seed=self.seed * 7919 + 10_000 + step)
         packed = Packed.build(rollouts.prompt_ids, rollouts.response_ids, self.pad_id).to(self.device)
         kl_BT, mask_BT = self._token_kl(packed), packed.response_mask_BT
@@ -255,8 +300,8 @@ class Trainer:
         teacher)."""
         rng = random.Random(self.seed * 37 + step)
         idx = rng.sample(range(len(self.records)), min(probes, len(self.records)))
-        rollouts = self.sampler.sample([self.prompts[i] for i in idx], 1, min(length + width, self.t["l_max"]),
-                                       seed=self.seed * 7919 + 20_000 + step)
+        rollouts = self._sample_same([self.prompts[i] for i in idx], 1, min(length + width, self.t["l_max"]),
+                                     seed=self.seed * 7919 + 20_000 + step)
         packed = Packed.build(rollouts.prompt_ids, rollouts.response_ids, self.pad_id).to(self.device)
         kl_BT = self._token_kl(packed)
         rows = [(kl_BT, packed.response_mask_BT)]
@@ -277,13 +322,14 @@ class Trainer:
 
         if self.dev_records is None:
             raise TrainingError("the dev_plateau schedule needs the dev benchmark (train(..., dev_path=...))")
-        rows, summary = evaluate_benchmark(self.sampler, self.tokenizer, self.dev_records[:questions], samples,
-                                           self.t["l_max"], seed=self.seed * 7919 + 30_000 + step)
+        with self._gathered():  # every rank scores the same answers alike
+            rows, summary = evaluate_benchmark(self.sampler, self.tokenizer, self.dev_records[:questions], samples,
+                                               self.t["l_max"], seed=self.seed * 7919 + 30_000 + step)
         return float(summary["mean_at_k"]), flops.forward_flops(self.student_shape, [r["tokens"] for r in rows])
 
     def _token_kl(self, packed: Packed) -> torch.Tensor:
-        logp_s = losses.chunked_token_logprobs(response_hidden(self.student, packed), output_weight(self.student),
-                                               packed.targets_BT)
+        logp_s = self._student(packed, lambda hidden_BTH, weight: losses.chunked_token_logprobs(
+            hidden_BTH, weight, packed.targets_BT))
         logp_t = losses.chunked_token_logprobs(response_hidden(self.teacher, packed), output_weight(self.teacher),
                                                packed.targets_BT)
         return logp_s - logp_t
@@ -328,23 +374,35 @@ def _merge_bins(rows: list[tuple[torch.Tensor, torch.Tensor]], bin_size: int) ->
 
 
 def train(run: RunSpec, questions_path: str, offpolicy_path: str, work_dir: str, out_dir: str,
-          threads: int = 1, device: str = "cpu", dev_path: str | None = None) -> None:
+          threads: int = 1, device: str = "cpu", dev_path: str | None = None,
+          gradient_checkpointing: bool = False) -> None:
     """Run (or resume) one training run and publish its checkpoints and metrics into `out_dir` (`dev_path`: the
-    dev benchmark, read by the dev_plateau schedule only)."""
+    dev benchmark, read by the dev_plateau schedule only). Under torchrun, every rank calls it (sharding.py);
+    rank 0 reads and writes the files."""
+    group = sharding.join(device)
     inputs = [run.student_path, run.teacher_path, questions_path, offpolicy_path]
     inputs += [dev_path] if dev_path else []
     work = checkpointing.WorkDir(Path(work_dir), checkpointing.run_identity(run.as_settings(), inputs))
-    trainer = Trainer(run, questions_path, offpolicy_path, threads, device, dev_path)
-    start = work.resume(trainer.student, trainer.optimizer)
+    trainer = Trainer(run, questions_path, offpolicy_path, threads, device, dev_path, gradient_checkpointing, group)
+    log.info("%s: %s, student float32 (compute %s), gradient checkpointing %s, %d process(es) on %s", run.name,
+             run.method, run.training["dtype"], "on" if gradient_checkpointing else "off", group.world,
+             trainer.device)
+    state = work.matching_state() if group.writer else None
+    start = sharding.broadcast(state["step"] if state else 0, group)
     if start:
+        sharding.load_full_state(trainer.call, trainer.optimizer, state["model"] if state else {},
+                                 state["optimizer"] if state else {}, group)
         log.info("resuming %s from step %d (of %d)", run.name, start, run.steps)
-    metrics = work.metrics(start)
+    del state
+    if group.writer:
+        work.prepare(start)
+    metrics = sharding.broadcast(work.metrics(start) if group.writer else None, group)
     flops_cum = metrics[-1]["flops_cum"] if metrics else 0.0
     with_prompt_cum = metrics[-1].get("flops_with_prompt_cum", 0.0) if metrics else 0.0
     seconds_cum = metrics[-1]["seconds_cum"] if metrics else 0.0
     log_steps = set(run.training["log_steps"])
     bar = tqdm(range(start, run.steps), initial=start, total=run.steps, desc=run.name,
-               mininterval=5.0)
+               mininterval=5.0, disable=not group.writer)
     for step in bar:
         t0 = time.perf_counter()
         length = methods.generation_length(trainer.spec, step, metrics)  # an adaptive schedule reads the history
@@ -363,23 +421,41 @@ def train(run: RunSpec, questions_path: str, offpolicy_path: str, work_dir: str,
         with_prompt_cum += with_prompt
         seconds_cum += elapsed
         diag_flops = 0.0
+        kl_rows: list[tuple[str, list[tuple[int, int, int, float, int]]]] = []
         if step in log_steps and trainer.method.kl_log:  # KL of the student after `step` updates
-            work.append_kl(step, "train", [(-1, *b) for b in result.kl_bins])
+            kl_rows.append(("train", [(-1, *b) for b in result.kl_bins]))
             if trainer.method.diagnostics:
                 bins, diag_flops = trainer.diagnostic_kl(step)
-                work.append_kl(step, "diagnostic", bins)
+                kl_rows.append(("diagnostic", bins))
         row = {"step": step + 1, "l_train": length, "rollouts": result.rollouts,
                "prompt_tokens": result.prompt_tokens, "response_tokens": result.response_tokens,
                "loss": result.loss, "kl_mean": result.kl_sum / max(1, result.kl_tokens), "flops": step_flops,
                "flops_cum": flops_cum, "flops_with_prompt": with_prompt, "flops_with_prompt_cum": with_prompt_cum,
                "diag_flops": diag_flops, "signal": signal, "signal_flops": signal_flops, "seconds": elapsed,
                "seconds_cum": seconds_cum}
-        work.append_metrics(row)
+        if group.writer:
+            for source, bins in kl_rows:
+                work.append_kl(step, source, bins)
+            work.append_metrics(row)
         metrics.append(row)
         bar.set_postfix(loss=f"{result.loss:.3f}", kl=f"{row['kl_mean']:.3f}", L=row["l_train"], refresh=False)
         if (step + 1) % run.save_every == 0 or step + 1 == run.steps:
-            work.save(step + 1, trainer.student, trainer.tokenizer, trainer.optimizer)
-    work.publish(Path(out_dir))
+            model_state, optim_state = sharding.full_state(trainer.call, trainer.optimizer)  # every rank
+            if group.writer:
+                work.save(step + 1, trainer.student, trainer.tokenizer, model_state, optim_state,
+                          bf16=trainer.autocast_dtype == torch.bfloat16)  # the export in the compute precision
+    if group.writer:
+        work.publish(Path(out_dir))
+    sharding.leave(group)
+
+
+def cli_args(settings_path: str, questions_path: str, offpolicy_path: str, work_dir: str, out_dir: str,
+             threads: int, device: str, dev_path: str | None, gradient_checkpointing: bool) -> list[str]:
+    """`main`'s arguments for these (the command line `sharding.launch` gives each rank)."""
+    args = ["--settings", settings_path, "--questions", questions_path, "--seqkd", offpolicy_path,
+            "--work", work_dir, "--out", out_dir, "--threads", str(threads), "--device", device]
+    args += ["--dev", dev_path] if dev_path else []
+    return args + (["--gradient-checkpointing"] if gradient_checkpointing else [])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -396,11 +472,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", required=True, help="where checkpoints/ and metrics are published")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dev", default=None, help="the dev benchmark (dev_plateau schedules)")
+    ap.add_argument("--gradient-checkpointing", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with open(args.settings) as f:
         settings = yaml.safe_load(f)
-    train(RunSpec.from_settings(settings), args.questions, args.seqkd, args.work, args.out, args.threads, args.device)
+    train(RunSpec.from_settings(settings), args.questions, args.seqkd, args.work, args.out, args.threads, args.device,
+          args.dev, args.gradient_checkpointing)
 
 
 if __name__ == "__main__":

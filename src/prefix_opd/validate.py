@@ -105,6 +105,10 @@ def check_semantics(config: dict[str, Any], available_gpus: int | None = None) -
     if available_gpus is not None and t.get("gpus", 0) > available_gpus:
         raise ConfigError(f"training.gpus = {t['gpus']} is more than the {available_gpus} GPUs available "
                           "(--resources gpu=N); lower training.gpus or give more GPUs")
+    if t.get("gpus", 0) > 1 and t["sampler"] != "hf":
+        raise ConfigError(f"training.sampler = '{t['sampler']}': a native run on training.gpus = {t['gpus']} "
+                          "shards its student over that many processes, and only the hf sampler generates from it; "
+                          "set training.sampler: hf (or training.gpus: 1)")
     if t["backend"] == "verl":
         if 0 < t.get("gpus", 0) < 2:
             raise ConfigError(f"training.gpus = {t['gpus']}: a verl run needs at least 2 GPUs per node (verl puts the "

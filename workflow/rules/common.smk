@@ -80,11 +80,10 @@ def train_priority(wildcards):
 
 
 def train_gpus(wildcards):
-    """GPUs one training job asks for: `training.gpus` for a verl run (verl splits each node's GPUs between the
-    teacher and the student), one for a native run (SeqKD, GKD, or every run with backend native) when the
-    study has GPUs, none on CPU."""
-    gpus = config["training"].get("gpus", 0)
-    return gpus if backend_for(RUNS[wildcards.run].settings(config)) == "verl" else min(gpus, 1)
+    """GPUs one training job asks for: `training.gpus` on one node, whatever the engine (verl splits them
+    between the teacher and the student; the native engine shards the student over them, one process per GPU:
+    sharding.py); none on CPU."""
+    return config["training"].get("gpus", 0)
 
 
 def hub_folder_pattern():

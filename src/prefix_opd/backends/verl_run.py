@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import engines, flops
-from ..checkpointing import KL_COLUMNS, METRIC_COLUMNS, claim_work_dir, link_or_copy, run_identity
+from ..checkpointing import KL_COLUMNS, METRIC_COLUMNS, claim_work_dir, link_or_copy, run_identity, to_bf16
 from ..data import write_csv
 from . import verl_data, verl_launch
 
@@ -137,33 +137,6 @@ def prune_resume_state(ckpt_root: Path) -> list[Path]:
                 shutil.rmtree(item) if item.is_dir() else item.unlink()
                 removed.append(item)
     return removed
-
-
-def to_bf16(hf: Path) -> bool:
-    """Rewrite a complete Hugging Face export's fp32 safetensors in bf16 (verl gathers the fp32 master weights
-    into it: 32 GB at 8B instead of 16); its config says so. Returns whether it rewrote anything."""
-    import json
-
-    import torch
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
-
-    changed = False
-    for f in sorted(hf.glob("*.safetensors")):
-        with safe_open(f, "pt") as st:
-            if not any(st.get_slice(k).get_dtype() == "F32" for k in st.keys()):  # noqa: SIM118 - not a dict
-                continue
-        tensors = {k: v.to(torch.bfloat16) if v.dtype == torch.float32 else v for k, v in load_file(f).items()}
-        tmp = f.with_name(f".{f.name}.tmp")
-        save_file(tensors, tmp, metadata={"format": "pt"})
-        os.replace(tmp, f)
-        changed = True
-    config = hf / "config.json"
-    if changed and config.exists():
-        data = json.loads(config.read_text())
-        data.update({k: "bfloat16" for k in ("torch_dtype", "dtype") if k in data} or {"torch_dtype": "bfloat16"})
-        config.write_text(json.dumps(data, indent=2))
-    return changed
 
 
 def _tail(path: Path, n: int = 40) -> str:
