@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
-from rehearsal_fixtures import build
+from rehearsal_fixtures import SHA, build
 from workflow_helpers import copy_repo, parse_job_stats, run_snakemake, snakemake_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +65,24 @@ def test_data_and_models_come_from_the_offline_hub_caches(rehearsal):
 
 
 @pytest.mark.slow
+def test_every_download_records_the_commit_its_revision_resolved_to(rehearsal):
+    """Revisions are `main` until pinned: each model folder records its commit, and each data job logs the
+    config line that pins what it read."""
+    repo, _ = rehearsal
+    results = repo / "rehearsal" / "results"
+    for folder in ("Qwen--Qwen3-8B", "Qwen--Qwen3-1.7B-Base", "Qwen--Qwen3-8B-Base"):
+        record = json.loads((results / "models" / "hub" / folder / "hub_revision.json").read_text())
+        assert record == {"repo_id": folder.replace("--", "/"), "revision": "main", "commit": SHA}
+        log = (results / "logs" / "download" / f"{folder}.log").read_text()
+        assert f"pin it with models.revisions['{record['repo_id']}']: {SHA}" in log
+    logs = results / "logs" / "data"
+    assert f"pin it with data.revision: {SHA}" in (logs / "sample_prompts.log").read_text()
+    for bench in ("math500", "aime24", "aime25", "gpqa", "mmlu_pro"):
+        text = (logs / f"benchmark_{bench}.log").read_text()
+        assert f"pin it with benchmark_sources.{bench}.revision: {SHA}" in text, bench
+
+
+@pytest.mark.slow
 def test_each_evaluation_job_keeps_one_vllm_engine_for_all_its_checkpoints(rehearsal):
     repo, _ = rehearsal
     logs = sorted((repo / "rehearsal" / "results" / "logs" / "eval").glob("*-s0.log"))
@@ -75,3 +93,13 @@ def test_each_evaluation_job_keeps_one_vllm_engine_for_all_its_checkpoints(rehea
         assert len(re.findall(r"starting the vllm sampler", text)) == 1, log.name
         assert len(re.findall(r"loading the weights of .* into the running vllm sampler", text)) >= 1, log.name
         assert "vllm" in text.lower().replace("starting the vllm sampler", "")  # vLLM's own log lines
+
+
+@pytest.mark.slow
+def test_native_runs_take_paper_yaml_gradient_checkpointing(rehearsal):
+    """`training.gradient_checkpointing` is hardware (config, not run.yaml): the train job hands it to the engine."""
+    repo, _ = rehearsal
+    logs = sorted((repo / "rehearsal" / "results" / "logs" / "train").glob("*.log"))
+    assert len(logs) == 18
+    for log in logs:
+        assert "gradient checkpointing on, 1 process(es) on cpu" in log.read_text(), log.name

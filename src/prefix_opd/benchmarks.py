@@ -24,6 +24,7 @@ import logging
 import os
 import random
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -232,11 +233,18 @@ def sample_rows(rows: list[dict[str, Any]], n: int, seed: int) -> list[dict[str,
     return [rows[i] for i in keep]
 
 
-def load_rows(source: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every row of a source: each of its configs in order (AIME-25 has two halves), concatenated."""
+def load_rows(source: dict[str, Any], name: str = "") -> list[dict[str, Any]]:
+    """Every row of a source: each of its configs in order (AIME-25 has two halves), concatenated; logs the
+    commit the revision resolved to."""
     rows: list[dict[str, Any]] = []
+    revision = source.get("revision", "main")
     for config in source.get("configs") or [None]:
-        ds = load_hub_dataset(source["dataset"], config, source["split"], source.get("revision", "main"))
+        ds = load_hub_dataset(source["dataset"], config, source["split"], revision)
+        if ds.cache_files:  # <cache>/<owner>___<name>/<config>/<version>/<commit>/<files>: datasets names it so
+            from .hub import log_commit
+
+            log_commit(f"benchmark_sources.{name}.revision", source["dataset"], revision,
+                       Path(ds.cache_files[0]["filename"]).parent.name)
         rows += [dict(r) for r in ds]
     return rows
 
@@ -250,7 +258,7 @@ def prepare_benchmark(name: str, source_cfg: dict[str, Any], prompts: dict[str, 
     default = DEFAULT_SOURCES[name]
     same = source_cfg.get("dataset", default["dataset"]) == default["dataset"]
     source = default | source_cfg if same else source_cfg  # another dataset: its own settings only
-    rows = load_rows(source)
+    rows = load_rows(source, name)
     if source.get("sample"):
         rows = sample_rows(rows, int(source["sample"]), seed)
     records = CONVERTERS[name](rows, prompts, seed)

@@ -130,6 +130,7 @@ def hub_parquet_files(dataset_id: str, revision: str) -> list[str]:
     from huggingface_hub import snapshot_download
 
     from .benchmarks import BenchmarkSourceError, explain_load_error
+    from .hub import log_commit
 
     try:
         folder = snapshot_download(dataset_id, repo_type="dataset", revision=revision, allow_patterns=["*.parquet"])
@@ -139,6 +140,7 @@ def hub_parquet_files(dataset_id: str, revision: str) -> list[str]:
     files = sorted(str(p) for p in Path(folder).rglob("*.parquet"))
     if not files:
         raise FileNotFoundError(f"data.dataset {dataset_id}@{revision}: no parquet files in {folder}")
+    log_commit("data.revision", dataset_id, revision, Path(folder).name)  # snapshots are named by commit
     return files
 
 

@@ -6,6 +6,8 @@ exact reproduction; default `main`).
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -13,7 +15,9 @@ from typing import Any
 
 from .checkpointing import link_or_copy
 
+log = logging.getLogger(__name__)
 HUB_DIR = "results/models/hub"
+REVISION_FILE = "hub_revision.json"  # in each downloaded folder: {repo_id, revision, commit}
 WEIGHTS_AND_TOKENIZER = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
 
 
@@ -64,6 +68,15 @@ def download(repo_id: str, revision: str, out_dir: str | Path) -> Path:
     shutil.copytree(snapshot, tmp, copy_function=lambda src, dst: link_or_copy(os.path.realpath(src), dst))
     if not (tmp / "config.json").exists():
         raise FileNotFoundError(f"{repo_id}@{revision}: no config.json in {snapshot}; is it a model repository?")
+    commit = snapshot.name  # the hub cache names each snapshot by the commit its revision resolved to
+    (tmp / REVISION_FILE).write_text(json.dumps({"repo_id": repo_id, "revision": revision, "commit": commit}) + "\n")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
+    log_commit(f"models.revisions['{repo_id}']", repo_id, revision, commit)
     return out
+
+
+def log_commit(key: str, repo_id: str, revision: str, commit: str) -> None:
+    """Say which commit a revision resolved to, as the config line that pins it (a rerun then reads the same)."""
+    pinned = revision == commit
+    log.info("%s@%s is commit %s%s", repo_id, revision, commit, "" if pinned else f"; pin it with {key}: {commit}")

@@ -156,7 +156,7 @@ def all_sum(values: list[float], group: Group) -> list[float]:
     """Element-wise sums over the ranks (the values themselves for a group of one)."""
     if not group.sharded:
         return values
-    t = torch.tensor(values, dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64, device=group.device)  # NCCL reduces GPU tensors only
     dist.all_reduce(t)
     return t.tolist()
 
