@@ -236,13 +236,13 @@ def sample_rows(rows: list[dict[str, Any]], n: int, seed: int) -> list[dict[str,
 def load_rows(source: dict[str, Any], name: str = "") -> list[dict[str, Any]]:
     """Every row of a source: each of its configs in order (AIME-25 has two halves), concatenated; logs the
     commit the revision resolved to."""
+    from .hub import log_commit
+
     rows: list[dict[str, Any]] = []
     revision = source.get("revision", "main")
     for config in source.get("configs") or [None]:
         ds = load_hub_dataset(source["dataset"], config, source["split"], revision)
         if ds.cache_files:  # <cache>/<owner>___<name>/<config>/<version>/<commit>/<files>: datasets names it so
-            from .hub import log_commit
-
             log_commit(f"benchmark_sources.{name}.revision", source["dataset"], revision,
                        Path(ds.cache_files[0]["filename"]).parent.name)
         rows += [dict(r) for r in ds]

@@ -174,10 +174,11 @@ class WorkDir:
         state, keyed by name)."""
         tmp = self.ckpt_root / f".tmp_step_{step}"
         shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp, state_dict=model_state)
-        fault_point("checkpoint", step)  # mid-checkpoint-write: the weights are there, the rest is not
+        export = {k: _bf16(v) for k, v in model_state.items()} if bf16 else model_state
+        model.save_pretrained(tmp, state_dict=export)
         if bf16:
-            to_bf16(tmp)
+            _mark_bf16(tmp / "config.json")
+        fault_point("checkpoint", step)  # mid-checkpoint-write: the weights are there, the rest is not
         tokenizer.save_pretrained(tmp)
         final = self.ckpt_root / f"step_{step}"
         shutil.rmtree(final, ignore_errors=True)
@@ -206,8 +207,8 @@ def link_or_copy(src: str, dst: str) -> None:
 
 
 def to_bf16(hf: Path) -> bool:
-    """Rewrite a complete Hugging Face export's fp32 safetensors in bf16 (both engines export the fp32 master
-    weights: 32 GB at 8B instead of 16); its config says so. Returns whether it rewrote anything."""
+    """Rewrite a complete Hugging Face export's fp32 safetensors in bf16 (verl gathers the fp32 master weights
+    into it: 32 GB at 8B instead of 16); its config says so. Returns whether it rewrote anything."""
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
@@ -216,14 +217,22 @@ def to_bf16(hf: Path) -> bool:
         with safe_open(f, "pt") as st:
             if not any(st.get_slice(k).get_dtype() == "F32" for k in st.keys()):  # noqa: SIM118 - not a dict
                 continue
-        tensors = {k: v.to(torch.bfloat16) if v.dtype == torch.float32 else v for k, v in load_file(f).items()}
         tmp = f.with_name(f".{f.name}.tmp")
-        save_file(tensors, tmp, metadata={"format": "pt"})
+        save_file({k: _bf16(v) for k, v in load_file(f).items()}, tmp, metadata={"format": "pt"})
         os.replace(tmp, f)
         changed = True
-    config = hf / "config.json"
-    if changed and config.exists():
+    if changed:
+        _mark_bf16(hf / "config.json")
+    return changed
+
+
+def _bf16(t: torch.Tensor) -> torch.Tensor:
+    return t.to(torch.bfloat16) if t.dtype == torch.float32 else t
+
+
+def _mark_bf16(config: Path) -> None:
+    """A Hugging Face config.json that says its weights are bf16."""
+    if config.exists():
         data = json.loads(config.read_text())
         data.update({k: "bfloat16" for k in ("torch_dtype", "dtype") if k in data} or {"torch_dtype": "bfloat16"})
         config.write_text(json.dumps(data, indent=2))
-    return changed
